@@ -1,0 +1,236 @@
+"""The settings of a ``kibo_developer`` Connection, validated on first use."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_provider_kibo.errors import KiboConfigError
+from airflow_provider_kibo.ticket import KiboTicket, TicketFormatError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+DEFAULT_REFRESH_MARGIN = timedelta(seconds=180)
+"""Refresh this long before the access token expires, as Kibo's own SDKs do."""
+MAX_REFRESH_MARGIN = timedelta(minutes=30)
+"""Access tokens live one hour; a margin beyond half of that would refresh on almost every call."""
+DEFAULT_REQUEST_TIMEOUT = 30.0
+"""Seconds to wait for Kibo to connect or to answer one request."""
+MAX_REQUEST_TIMEOUT = 300.0
+
+KNOWN_EXTRA_KEYS = frozenset(
+    {
+        "developer_account_id",
+        "refresh_margin_seconds",
+        "request_timeout_seconds",
+        "verify_tls",
+        "seed_ticket",
+        "refresh_token",
+        "airflow_api_conn_id",
+        "tickets",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class KiboConnectionConfig:
+    """
+    What the hook needs from its Connection.
+
+    :param base_url: Kibo's home URL without the trailing ``/api``
+    :param email: the login, or ``None`` when the Connection works from a seed ticket only
+    :param password: the password, or ``None``
+    :param default_account_id: ``extra.developer_account_id``
+    :param refresh_margin: refresh this long before the access token expires
+    :param request_timeout: seconds for each HTTP request
+    :param verify_tls: ``requests``' ``verify``: a bool or a CA bundle path
+    :param seed_ticket: a ticket an administrator put in ``extra.seed_ticket``
+    :param seed_refresh_token: a refresh token an administrator put in ``extra.refresh_token``
+    :param airflow_api_conn_id: the Connection of an Airflow API server to write tickets back with
+    """
+
+    base_url: str
+    email: str | None
+    password: str | None
+    default_account_id: int | None
+    refresh_margin: timedelta
+    request_timeout: float
+    verify_tls: bool | str
+    seed_ticket: KiboTicket | None
+    seed_refresh_token: str | None
+    airflow_api_conn_id: str | None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secret strings the Connection holds, for masking."""
+        seed = self.seed_ticket.secrets if self.seed_ticket else ()
+        return tuple(s for s in (self.password, self.seed_refresh_token, *seed) if s)
+
+    def __repr__(self) -> str:
+        return f"KiboConnectionConfig(base_url={self.base_url!r}, email={self.email!r})"
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> KiboConnectionConfig:
+        """
+        Validate a Connection.
+
+        :param conn: a ``kibo_developer`` Connection
+        :raises KiboConfigError: naming the field at fault and what to put there
+        """
+        extra = parse_extra(conn.extra)
+        seed_ticket = _seed_ticket(extra.get("seed_ticket"))
+        seed_refresh_token = _optional_str(extra, "refresh_token")
+        email = conn.login or None
+        password = conn.password or None
+        if password and not email:
+            raise KiboConfigError("login", "put the Kibo user's email address here")
+        if not password and not (seed_ticket or seed_refresh_token):
+            raise KiboConfigError(
+                "password",
+                "set the Kibo user's password, or give a ticket in extra.seed_ticket "
+                "or a refresh token in extra.refresh_token",
+            )
+        return cls(
+            base_url=_base_url(conn.host, conn.port, conn.schema),
+            email=email,
+            password=password,
+            default_account_id=_optional_account_id(extra),
+            refresh_margin=timedelta(
+                seconds=_bounded_number(
+                    extra,
+                    "refresh_margin_seconds",
+                    DEFAULT_REFRESH_MARGIN.total_seconds(),
+                    MAX_REFRESH_MARGIN.total_seconds(),
+                )
+            ),
+            request_timeout=_bounded_number(
+                extra, "request_timeout_seconds", DEFAULT_REQUEST_TIMEOUT, MAX_REQUEST_TIMEOUT
+            ),
+            verify_tls=_verify_tls(extra),
+            seed_ticket=seed_ticket,
+            seed_refresh_token=seed_refresh_token,
+            airflow_api_conn_id=_optional_str(extra, "airflow_api_conn_id"),
+        )
+
+
+def parse_extra(raw: str | None) -> dict[str, Any]:
+    """
+    Decode a Connection's ``extra`` strictly (Airflow's ``extra_dejson`` swallows bad JSON).
+
+    :param raw: the ``extra`` text
+    """
+    if not raw:
+        return {}
+    try:
+        extra = json.loads(raw)
+    except ValueError as err:
+        raise KiboConfigError("extra", f"must be a JSON object; it does not parse ({err.msg})") from None
+    if not isinstance(extra, dict):
+        raise KiboConfigError("extra", "must be a JSON object")
+    unknown = sorted(set(extra) - KNOWN_EXTRA_KEYS)
+    if unknown:
+        raise KiboConfigError(
+            f"extra.{unknown[0]}", f"is not a known key; the known keys are {', '.join(sorted(KNOWN_EXTRA_KEYS))}"
+        )
+    return extra
+
+
+def validate_account_id(value: Any, field: str) -> int:
+    """
+    Return a developer account id as an int, accepting digit strings (templated values arrive as text).
+
+    :param value: the value given
+    :param field: where it came from, for the error message
+    """
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise KiboConfigError(field, f"must be a positive integer developer account id, not {value!r}")
+    return value
+
+
+def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
+    if not host:
+        raise KiboConfigError("host", "set the Kibo home URL, e.g. https://home.mozu.com")
+    url = host.strip().rstrip("/")
+    if "://" not in url:
+        url = f"https://{url}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise KiboConfigError("host", f"must be an https:// URL such as https://home.mozu.com, not {host!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise KiboConfigError(
+            "host", "must use https://; plain http:// is accepted only for loopback hosts (local emulators)"
+        )
+    if port and not parts.port:
+        url = f"{parts.scheme}://{parts.hostname}:{port}{parts.path}"
+    if url.endswith("/api"):
+        url = url[: -len("/api")]
+    return url
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _optional_account_id(extra: dict[str, Any]) -> int | None:
+    value = extra.get("developer_account_id")
+    if value in (None, ""):
+        return None
+    return validate_account_id(value, "extra.developer_account_id")
+
+
+def _bounded_number(extra: dict[str, Any], key: str, default: float, maximum: float) -> float:
+    value = extra.get(key)
+    if value in (None, ""):
+        return default
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= maximum:
+        raise KiboConfigError(
+            f"extra.{key}", f"must be a number of seconds above 0 and at most {maximum:g}, not {value!r}"
+        )
+    return float(value)
+
+
+def _verify_tls(extra: dict[str, Any]) -> bool | str:
+    value = extra.get("verify_tls", True)
+    if isinstance(value, bool) or (isinstance(value, str) and value):
+        return value
+    raise KiboConfigError("extra.verify_tls", "must be true, false, or the path of a CA bundle file")
+
+
+def _optional_str(extra: dict[str, Any], key: str) -> str | None:
+    value = extra.get(key)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise KiboConfigError(f"extra.{key}", "must be a string")
+    return value
+
+
+def _seed_ticket(value: Any) -> KiboTicket | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise KiboConfigError("extra.seed_ticket", "must be a Kibo auth ticket as JSON") from None
+    try:
+        return KiboTicket.from_api(value)
+    except TicketFormatError as err:
+        raise KiboConfigError("extra.seed_ticket", f"is not a complete Kibo auth ticket: {err}") from None

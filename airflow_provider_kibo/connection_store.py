@@ -1,0 +1,188 @@
+"""Tickets written back into the Kibo Connection's own ``extra``, through Airflow's REST API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from airflow_provider_kibo.errors import KiboConfigError, KiboTicketStoreError
+from airflow_provider_kibo.stores import TicketStore, decode_ticket
+from airflow_provider_kibo.ticket import KiboTicket
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+log = logging.getLogger(__name__)
+
+TICKETS_EXTRA_KEY = "tickets"
+"""The key of ``extra`` that holds the tickets by slot; every other key is left as it is."""
+
+
+class AirflowApiClient:
+    """
+    A minimal client of Airflow's public REST API that logs in with a username and password.
+
+    :param base_url: the API server's URL, e.g. ``https://airflow.example.com``
+    :param username: an Airflow user allowed to edit Connections
+    :param password: that user's password
+    :param timeout: seconds for each request
+    """
+
+    def __init__(self, base_url: str, username: str, password: str, *, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._username = username
+        self._password = password
+        self._timeout = timeout
+        self._session = requests.Session()
+
+    @classmethod
+    def from_connection(cls, conn: Connection, *, timeout: float) -> AirflowApiClient:
+        """
+        A client for the API server a Connection points at: host (a URL, or a name with the scheme in
+        ``schema`` and the port in ``port``), login and password.
+
+        :param conn: the Connection named by ``extra.airflow_api_conn_id``
+        :param timeout: seconds for each request
+        """
+        if not conn.host or not conn.login or not conn.password:
+            raise KiboConfigError(
+                "extra.airflow_api_conn_id",
+                f"Connection {conn.conn_id!r} needs the Airflow API server URL as host, and a login and password",
+            )
+        url = conn.host if "://" in conn.host else f"{conn.schema or 'http'}://{conn.host}"
+        if conn.port and not urlsplit(url).port:
+            parts = urlsplit(url)
+            url = f"{parts.scheme}://{parts.hostname}:{conn.port}{parts.path}"
+        return cls(url, conn.login, conn.password, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"AirflowApiClient(base_url={self.base_url!r}, username={self._username!r})"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send a request with a bearer token, logging in again once if the token has expired."""
+        if "Authorization" not in self._session.headers:
+            self._log_in()
+        response = self._session.request(method, f"{self.base_url}{path}", timeout=self._timeout, **kwargs)
+        if response.status_code == 401:
+            self._log_in()
+            response = self._session.request(method, f"{self.base_url}{path}", timeout=self._timeout, **kwargs)
+        return response
+
+    def _log_in(self) -> None:
+        from airflow.sdk.log import mask_secret
+
+        response = self._session.post(
+            f"{self.base_url}/auth/token",
+            json={"username": self._username, "password": self._password},
+            timeout=self._timeout,
+        )
+        if not response.ok:
+            raise KiboTicketStoreError(
+                f"Logging in to the Airflow API at {self.base_url} as {self._username!r} failed with "
+                f"status {response.status_code}; check the login and password of that Connection"
+            )
+        token = response.json()["access_token"]
+        mask_secret(token)
+        self._session.headers["Authorization"] = f"Bearer {token}"
+
+
+class ConnectionTicketStore:
+    """
+    Tickets in ``extra.tickets`` of the Kibo Connection itself, so they sit beside the credentials.
+
+    Reads go through the Task SDK (which sees ``extra`` unredacted); writes re-read the Connection
+    and ``PATCH`` only its ``extra``, keeping every key other than ``tickets``.
+
+    :param conn_id: the Kibo Connection; it must live in the metadata DB, not in an environment
+        variable or a secrets backend, which are read-only
+    :param api: a client of the Airflow API server that stores that Connection
+    """
+
+    def __init__(self, conn_id: str, api: AirflowApiClient) -> None:
+        self.conn_id = conn_id
+        self._api = api
+        self.description = f"extra.{TICKETS_EXTRA_KEY} of Connection {conn_id} (via {api.base_url})"
+
+    def read(self, slot: str) -> KiboTicket | None:
+        tickets = self._tickets(self._extra()[1])
+        return decode_ticket(tickets.get(slot), f"Connection {self.conn_id} extra.{TICKETS_EXTRA_KEY}.{slot}")
+
+    def write(self, slot: str, ticket: KiboTicket) -> None:
+        conn_type, extra = self._extra()
+        tickets = self._tickets(extra)
+        tickets[slot] = ticket.to_api()
+        self._patch(conn_type, {**extra, TICKETS_EXTRA_KEY: tickets})
+
+    def delete(self, slot: str) -> None:
+        conn_type, extra = self._extra()
+        tickets = self._tickets(extra)
+        if tickets.pop(slot, None) is not None:
+            self._patch(conn_type, {**extra, TICKETS_EXTRA_KEY: tickets})
+
+    def _extra(self) -> tuple[str, dict[str, Any]]:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(self.conn_id)
+        try:
+            extra = json.loads(conn.extra or "{}")
+        except ValueError:
+            extra = {}
+        return conn.conn_type, extra if isinstance(extra, dict) else {}
+
+    @staticmethod
+    def _tickets(extra: dict[str, Any]) -> dict[str, Any]:
+        tickets = extra.get(TICKETS_EXTRA_KEY)
+        return dict(tickets) if isinstance(tickets, dict) else {}
+
+    def _patch(self, conn_type: str, extra: dict[str, Any]) -> None:
+        response = self._api.request(
+            "PATCH",
+            f"/api/v2/connections/{quote(self.conn_id, safe='')}",
+            params={"update_mask": "extra"},
+            json={"connection_id": self.conn_id, "conn_type": conn_type, "extra": json.dumps(extra)},
+        )
+        if response.status_code == 404:
+            raise KiboTicketStoreError(
+                f"Connection {self.conn_id} is not in Airflow's metadata database (it may come from an "
+                "environment variable or a secrets backend, which are read-only): store it in the "
+                "database, or remove extra.airflow_api_conn_id to keep tickets in Variables"
+            )
+        if not response.ok:
+            raise KiboTicketStoreError(
+                f"Writing the ticket back to Connection {self.conn_id} through the Airflow API at "
+                f"{self._api.base_url} failed with status {response.status_code}"
+            )
+
+
+class WriteBackStore:
+    """
+    Writes tickets into the Connection, falling back to Variables when that fails; reads both.
+
+    :param connection: the Connection write-back store
+    :param variables: the Variable store (or the memory one outside Airflow)
+    """
+
+    def __init__(self, connection: TicketStore, variables: TicketStore) -> None:
+        self._connection = connection
+        self._variables = variables
+        self.description = f"{connection.description}, else {variables.description}"
+
+    def read(self, slot: str) -> KiboTicket | None:
+        found = [t for t in (self._connection.read(slot), self._variables.read(slot)) if t is not None]
+        return max(found, key=lambda t: t.access_token_expires_at, default=None)
+
+    def write(self, slot: str, ticket: KiboTicket) -> None:
+        try:
+            self._connection.write(slot, ticket)
+        except (KiboTicketStoreError, requests.RequestException) as err:
+            reason = err if isinstance(err, KiboTicketStoreError) else type(err).__name__
+            log.warning("Keeping the Kibo ticket in %s instead: %s", self._variables.description, reason)
+            self._variables.write(slot, ticket)
+
+    def delete(self, slot: str) -> None:
+        self._connection.delete(slot)
+        self._variables.delete(slot)

@@ -1,0 +1,92 @@
+"""Typed errors of the Kibo provider. None of them ever carries a token or a password."""
+
+from __future__ import annotations
+
+try:  # Airflow 3.2+: the Task SDK owns the exception classes.
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowException, AirflowFailException
+
+
+class KiboError(AirflowException):
+    """Base class of every error raised by this provider."""
+
+
+class KiboConfigError(KiboError, AirflowFailException):
+    """
+    The Connection (or an argument) is invalid; retrying cannot help.
+
+    :param field: the Connection field or extra key at fault, e.g. ``extra.refresh_margin_seconds``
+    :param problem: what is wrong and what to put there instead
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"Kibo connection field {field!r}: {problem}")
+
+
+class KiboApiError(KiboError):
+    """
+    Kibo answered with an error, or could not be reached.
+
+    :param summary: what the provider was doing, e.g. ``PUT /platform/developer/authtickets``
+    :param status_code: the HTTP status, or ``None`` when no response arrived
+    :param error_code: Kibo's ``errorCode``
+    :param api_message: Kibo's ``message``
+    :param correlation_id: the ``x-vol-correlation`` header, to quote to Kibo support
+    """
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        status_code: int | None = None,
+        error_code: str | None = None,
+        api_message: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.error_code = error_code
+        self.api_message = api_message
+        self.correlation_id = correlation_id
+        details = [
+            f"status {status_code}" if status_code is not None else None,
+            error_code,
+            api_message,
+            f"x-vol-correlation {correlation_id}" if correlation_id else None,
+        ]
+        text = "; ".join(d for d in details if d)
+        super().__init__(f"{summary}: {text}" if text else summary)
+
+
+class KiboAuthError(KiboApiError):
+    """Kibo refused the credentials or every refresh token known, or none is configured."""
+
+
+class KiboAccountAccessError(KiboAuthError, AirflowFailException):
+    """
+    The user has no access to the requested developer account; retrying cannot help.
+
+    :param account_id: the account asked for
+    :param available_account_ids: the accounts the user does have, as last reported by Kibo
+    """
+
+    def __init__(
+        self, account_id: int, available_account_ids: tuple[int, ...], **api_error: str | int | None
+    ) -> None:
+        self.account_id = account_id
+        self.available_account_ids = available_account_ids
+        available = ", ".join(str(a) for a in available_account_ids) or "none known"
+        super().__init__(
+            f"No access to Kibo developer account {account_id}; the user's accounts are: {available}. "
+            "Use one of them, or ask an administrator of that account to invite the user",
+            **api_error,
+        )
+
+
+class KiboTicketStoreError(KiboError):
+    """A ticket could not be written where the Connection says tickets are kept."""
+
+
+class KiboLockTimeout(KiboError):
+    """Another thread or process held the refresh lock longer than the wait allowed."""

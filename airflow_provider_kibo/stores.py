@@ -1,0 +1,164 @@
+"""
+Where tickets live between tasks: Airflow Variables, or process memory as a last resort.
+
+A store keeps Kibo's ticket JSON under a *slot* of one Connection: a developer account id, or
+:data:`LATEST_SLOT` for the ticket issued last, whose refresh token is the freshest known.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from typing import Any, Protocol
+
+from airflow_provider_kibo.ticket import KiboTicket, TicketFormatError
+
+log = logging.getLogger(__name__)
+
+LATEST_SLOT = "latest"
+VARIABLE_PREFIX = "kibo_developer_token"
+"""The name holds "token", so Airflow masks these Variables' values in its UI, API and logs."""
+
+
+class TicketStore(Protocol):
+    """Keeps tickets of one Connection by slot."""
+
+    description: str
+
+    def read(self, slot: str) -> KiboTicket | None:
+        """The ticket in ``slot``, or ``None``."""
+
+    def write(self, slot: str, ticket: KiboTicket) -> None:
+        """Put ``ticket`` in ``slot``."""
+
+    def delete(self, slot: str) -> None:
+        """Empty ``slot``."""
+
+
+def running_in_task() -> bool:
+    """Whether this process is a task run by Airflow's supervisor (or by ``dag.test()``)."""
+    return hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS")
+
+
+def decode_ticket(raw: Any, where: str) -> KiboTicket | None:
+    """
+    Parse a stored ticket; a damaged one counts as absent, so a good ticket is fetched instead.
+
+    :param raw: the stored JSON text or object
+    :param where: the store and slot, for the warning
+    """
+    if raw in (None, ""):
+        return None
+    try:
+        return KiboTicket.from_api(json.loads(raw) if isinstance(raw, str) else raw)
+    except (ValueError, TicketFormatError) as err:
+        log.warning("Ignoring the unreadable Kibo ticket in %s: %s", where, err)
+        return None
+
+
+class VariableTicketStore:
+    """
+    Tickets in Airflow Variables named ``kibo_developer_token__<conn_id>__<slot>``.
+
+    :param conn_id: the Kibo Connection
+    :param in_task: use the Task SDK (inside a task) rather than the metadata DB (outside one)
+    """
+
+    def __init__(self, conn_id: str, *, in_task: bool) -> None:
+        self.conn_id = conn_id
+        self._in_task = in_task
+        self.description = f"Airflow Variables {VARIABLE_PREFIX}__{conn_id}__*"
+
+    def key(self, slot: str) -> str:
+        """The Variable name of a slot."""
+        return f"{VARIABLE_PREFIX}__{self.conn_id}__{slot}"
+
+    def read(self, slot: str) -> KiboTicket | None:
+        if self._in_task:
+            from airflow.sdk import Variable
+
+            raw = Variable.get(self.key(slot), default=None)
+        else:
+            from airflow.models import Variable
+
+            raw = Variable.get(self.key(slot), default_var=None)
+        return decode_ticket(raw, f"Variable {self.key(slot)}")
+
+    def write(self, slot: str, ticket: KiboTicket) -> None:
+        if self._in_task:
+            from airflow.sdk import Variable
+        else:
+            from airflow.models import Variable
+        Variable.set(
+            self.key(slot),
+            json.dumps(ticket.to_api()),
+            description=f"Kibo developer auth ticket of Connection {self.conn_id}, kept by airflow-provider-kibo",
+        )
+
+    def delete(self, slot: str) -> None:
+        if self._in_task:
+            from airflow.sdk import Variable
+        else:
+            from airflow.models import Variable
+        Variable.delete(self.key(slot))
+
+
+class MemoryTicketStore:
+    """Tickets in this process's memory only: for scripts that reach no Airflow metadata DB."""
+
+    def __init__(self) -> None:
+        self.description = "this process's memory (not shared with other processes)"
+        self._tickets: dict[str, KiboTicket] = {}
+        self._guard = threading.Lock()
+
+    def read(self, slot: str) -> KiboTicket | None:
+        with self._guard:
+            return self._tickets.get(slot)
+
+    def write(self, slot: str, ticket: KiboTicket) -> None:
+        with self._guard:
+            self._tickets[slot] = ticket
+
+    def delete(self, slot: str) -> None:
+        with self._guard:
+            self._tickets.pop(slot, None)
+
+
+_memory_stores: dict[str, MemoryTicketStore] = {}
+_memory_stores_guard = threading.Lock()
+
+
+def variable_or_memory_store(conn_id: str) -> TicketStore:
+    """
+    The Variable store this process can use: the Task SDK inside a task, the metadata DB outside one
+    when it is reachable, else process memory (with a one-time warning).
+
+    :param conn_id: the Kibo Connection
+    """
+    if running_in_task():
+        return VariableTicketStore(conn_id, in_task=True)
+    if _metadata_db_reachable():
+        return VariableTicketStore(conn_id, in_task=False)
+    with _memory_stores_guard:
+        if not _memory_stores:
+            log.warning(
+                "No Airflow metadata database is reachable from this process: Kibo tickets are kept in "
+                "memory and not shared with other processes. Run inside an Airflow task, or set "
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to a migrated database, to share them."
+            )
+        return _memory_stores.setdefault(conn_id, MemoryTicketStore())
+
+
+def _metadata_db_reachable() -> bool:
+    try:
+        from airflow.models import Variable
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            session.execute(select(Variable.id).limit(1))
+    except Exception:  # any failure means: not usable from here
+        return False
+    return True

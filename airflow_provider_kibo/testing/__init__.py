@@ -1,0 +1,32 @@
+"""Offline testing helpers for the Kibo provider: a local Kibo emulator.
+
+:class:`KiboEmulator` is a real HTTP server on loopback that speaks Kibo's developer
+auth-ticket API and can misbehave on demand. Use it from Python, from pytest (fixture
+``kibo_emulator`` in :mod:`airflow_provider_kibo.testing.pytest_plugin`) or from a shell
+(``kibo-emulator`` / ``python -m airflow_provider_kibo.testing``).
+
+The default user is ``developer@example.com`` with password ``emulator-password``
+(see :data:`DEMO_USERS`); it only opens the emulator.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_kibo.testing.emulator import KiboEmulator
+from airflow_provider_kibo.testing.models import (
+    DEMO_USERS,
+    EmulatorAccount,
+    EmulatorClock,
+    EmulatorUser,
+    load_users,
+)
+from airflow_provider_kibo.testing.state import Fault
+
+__all__ = [
+    "DEMO_USERS",
+    "EmulatorAccount",
+    "EmulatorClock",
+    "EmulatorUser",
+    "Fault",
+    "KiboEmulator",
+    "load_users",
+]

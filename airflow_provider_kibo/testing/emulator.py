@@ -1,0 +1,215 @@
+"""A local Kibo emulator: a real HTTP server on loopback for testing DAGs offline.
+
+It speaks the developer auth-ticket API (create, refresh, delete) and one developer-scoped
+read route (``apppackages/collection``), can inject faults (429, 5xx, stalls, dropped
+connections, latency) and exposes a control surface under ``/_emulator/``.
+
+Example::
+
+    import requests
+    from airflow_provider_kibo.testing import KiboEmulator
+
+    with KiboEmulator() as emu:
+        ticket = requests.post(
+            f"{emu.base_url}/api/platform/developer/authtickets",
+            json={"emailAddress": "developer@example.com", "password": "emulator-password"},
+        ).json()
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+
+from airflow_provider_kibo.testing.models import DEMO_USERS, EmulatorClock, EmulatorUser, Seconds
+from airflow_provider_kibo.testing.server import EmulatorHTTPServer
+from airflow_provider_kibo.testing.state import EmulatorState, Fault
+
+
+class KiboEmulator:
+    """A local Kibo server for offline tests: auth tickets, one read route, faults.
+
+    :param users: Users who can log in (default: :data:`DEMO_USERS`).
+    :param host: Interface to bind, loopback by default.
+    :param port: TCP port; 0 picks a free one (see :attr:`base_url`).
+    :param access_token_lifetime: Access token lifetime, seconds or timedelta.
+    :param refresh_token_lifetime: Refresh token lifetime, seconds or timedelta.
+    :param rotate_refresh_tokens: If true a refresh token is single-use: a refresh returns a
+        new one and the old one dies at once. If false the same token is returned.
+    :param no_access_status: 401 or 403, the status for an account the user cannot use.
+    :param latency: Seconds added to every Kibo response (not to ``/_emulator/`` routes).
+
+    Faults (:meth:`inject`) are consumed in FIFO order by the route they name (``"*"``
+    matches any Kibo route):
+
+    - ``rate_limit``: 429, empty body, ``Retry-After: retry_after`` (default 60);
+    - ``server_error``: ``status`` 500, 502 or 503 with a Kibo error body;
+    - ``stall``: wait ``seconds`` (default 30), then answer; meant to outlast client timeouts;
+    - ``drop``: reset the connection without any response;
+    - ``latency``: wait ``seconds`` (default 1), then answer.
+
+    Expiry decisions use :attr:`clock` (real time plus an offset you can :meth:`advance
+    <.models.EmulatorClock.advance>`). Each request runs in its own daemon thread, so a stall
+    never blocks other clients; all state is guarded by a lock. Nothing is logged except at
+    ``DEBUG`` level on the ``airflow_provider_kibo.testing.server`` logger.
+    """
+
+    def __init__(self, users: Iterable[EmulatorUser] = DEMO_USERS, *, host: str = "127.0.0.1",
+                 port: int = 0, access_token_lifetime: Seconds = 3600,
+                 refresh_token_lifetime: Seconds = 86400, rotate_refresh_tokens: bool = False,
+                 no_access_status: int = 403, latency: Seconds = 0.0) -> None:
+        self.clock = EmulatorClock()
+        self._state = EmulatorState(users, self.clock, access_token_lifetime=access_token_lifetime,
+                                    refresh_token_lifetime=refresh_token_lifetime,
+                                    rotate_refresh_tokens=rotate_refresh_tokens,
+                                    no_access_status=no_access_status, latency=latency)
+        self._address = (host, port)
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> KiboEmulator:
+        """Bind the port and serve in a background thread.
+
+        :returns: ``self``.
+        :raises RuntimeError: If already started.
+        """
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._server = EmulatorHTTPServer(self._address, self._state)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"kibo-emulator-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end open connections and stalls, and join every thread. Idempotent."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        server.stop()
+        if thread is not None:
+            thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> KiboEmulator:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is started."""
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """The Kibo "home" host, e.g. ``http://127.0.0.1:8123``; the API lives under ``/api``."""
+        host = self._address[0]
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1" if host != "::" else "::1"
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
+    def users(self) -> tuple[EmulatorUser, ...]:
+        """The users who can log in."""
+        return self._state.users
+
+    # ----------------------------------------------------------------- settings
+    @property
+    def rotate_refresh_tokens(self) -> bool:
+        """Whether refresh tokens are single-use."""
+        return self._state.rotate_refresh_tokens
+
+    @rotate_refresh_tokens.setter
+    def rotate_refresh_tokens(self, value: bool) -> None:
+        self._state.configure(rotate_refresh_tokens=value)
+
+    @property
+    def no_access_status(self) -> int:
+        """Status (401 or 403) for an account the user cannot use."""
+        return self._state.no_access_status
+
+    @no_access_status.setter
+    def no_access_status(self, value: int) -> None:
+        self._state.configure(no_access_status=value)
+
+    @property
+    def access_token_lifetime(self) -> float:
+        """Access token lifetime in seconds (set with seconds or a timedelta)."""
+        return self._state.access_token_lifetime
+
+    @access_token_lifetime.setter
+    def access_token_lifetime(self, value: Seconds) -> None:
+        self._state.configure(access_token_lifetime=value)
+
+    @property
+    def refresh_token_lifetime(self) -> float:
+        """Refresh token lifetime in seconds (set with seconds or a timedelta)."""
+        return self._state.refresh_token_lifetime
+
+    @refresh_token_lifetime.setter
+    def refresh_token_lifetime(self, value: Seconds) -> None:
+        self._state.configure(refresh_token_lifetime=value)
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to every Kibo response."""
+        return self._state.latency
+
+    @latency.setter
+    def latency(self, value: Seconds) -> None:
+        self._state.configure(latency=value)
+
+    # ------------------------------------------------------ observation & faults
+    def counters(self) -> dict[str, int]:
+        """Requests received per route (faulted ones included): create, refresh, delete, apppackages."""
+        return self._state.counters()
+
+    def status_counts(self) -> dict[str, dict[int, int]]:
+        """Answers per route and status; status 0 means the connection was dropped."""
+        return self._state.status_counts()
+
+    def reset_counters(self) -> None:
+        """Zero :meth:`counters` and :meth:`status_counts`."""
+        self._state.reset_counters()
+
+    def inject(self, route: str, kind: str, *, times: int = 1, status: int | None = None,
+               retry_after: int | None = None, seconds: float | None = None) -> Fault:
+        """Queue a fault; see :meth:`EmulatorState.inject <.state.EmulatorState.inject>`.
+
+        :param route: ``"create"``, ``"refresh"``, ``"delete"``, ``"apppackages"`` or ``"*"``.
+        :param kind: ``rate_limit``, ``server_error``, ``stall``, ``drop`` or ``latency``.
+        :param times: How many requests the fault affects (FIFO per route).
+        :param status: ``server_error`` status: 500, 502 or 503.
+        :param retry_after: ``rate_limit`` ``Retry-After`` seconds (default 60).
+        :param seconds: ``stall`` (default 30) or ``latency`` (default 1) delay.
+        """
+        return self._state.inject(route, kind, times=times, status=status,
+                                  retry_after=retry_after, seconds=seconds)
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        self._state.clear_faults()
+
+    def revoke_refresh_tokens(self, email: str | None = None) -> int:
+        """Kill all live refresh tokens (of one user, or everyone's).
+
+        :param email: Limit to this user; ``None`` for everyone.
+        :returns: How many tokens were revoked.
+        """
+        return self._state.revoke_refresh_tokens(email)
+
+    def issued_secrets(self) -> set[str]:
+        """Every accessToken, jwtAccessToken and refreshToken ever issued, plus every password."""
+        return self._state.issued_secrets()

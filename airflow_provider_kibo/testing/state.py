@@ -1,0 +1,436 @@
+"""In-memory state of the Kibo emulator: tickets, faults, counters and settings.
+
+Nothing in this module touches the network; :mod:`airflow_provider_kibo.testing.server`
+puts an HTTP server in front of it. Every public method of :class:`EmulatorState` is
+thread-safe.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import secrets
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow_provider_kibo.testing.models import (
+    EmulatorAccount,
+    EmulatorClock,
+    EmulatorUser,
+    Seconds,
+    b64url,
+    format_kibo_datetime,
+    to_seconds,
+    truncate_to_ms,
+)
+
+#: Routes that are counted and can be faulted.
+ROUTES: tuple[str, ...] = ("create", "refresh", "delete", "apppackages")
+#: Fault kinds accepted by :meth:`EmulatorState.inject`.
+FAULT_KINDS: tuple[str, ...] = ("rate_limit", "server_error", "stall", "drop", "latency")
+SERVER_ERROR_STATUSES: tuple[int, ...] = (500, 502, 503)
+NO_ACCESS_STATUSES: tuple[int, ...] = (401, 403)
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 200
+#: Status recorded in :meth:`EmulatorState.status_counts` for a dropped connection.
+DROPPED = 0
+GRANTED_BEHAVIORS: tuple[int, ...] = (1, 2, 3, 4, 20, 21, 22, 23, 24, 25)
+
+
+class KiboError(Exception):
+    """A Kibo error answer: an HTTP status, an ``errorCode`` and a message without secrets.
+
+    :param status: HTTP status code.
+    :param error_code: Kibo ``errorCode``, e.g. ``"UNAUTHORIZED"``.
+    :param message: Human-readable message; never contains a token or a password.
+    """
+
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+
+
+@dataclass
+class Fault:
+    """A queued fault: the next ``remaining`` requests to ``route`` misbehave as ``kind``.
+
+    :param route: A route name from :data:`ROUTES`, or ``"*"`` for any.
+    :param kind: One of :data:`FAULT_KINDS`.
+    :param remaining: Requests still to affect.
+    :param status: ``server_error`` status.
+    :param retry_after: ``rate_limit`` ``Retry-After`` seconds.
+    :param seconds: ``stall`` / ``latency`` delay.
+    """
+
+    route: str
+    kind: str
+    remaining: int
+    status: int | None = None
+    retry_after: int = 60
+    seconds: float = 0.0
+
+
+@dataclass(eq=False)
+class _RefreshGrant:
+    token: str
+    user: EmulatorUser
+    session: str
+    account_id: int
+    expires_at: datetime
+    revoked: bool = False
+
+
+@dataclass(eq=False)
+class _AccessGrant:
+    user: EmulatorUser
+    account: EmulatorAccount
+    session: str
+    expires_at: datetime
+    revoked: bool = False
+
+
+class EmulatorState:
+    """Users, tickets, faults, counters and settings of one emulator.
+
+    :param users: The users who can log in.
+    :param clock: The clock used for every expiry decision.
+    :param access_token_lifetime: Access token lifetime (seconds or timedelta).
+    :param refresh_token_lifetime: Refresh token lifetime (seconds or timedelta).
+    :param rotate_refresh_tokens: If true a refresh token is single-use.
+    :param no_access_status: 401 or 403, the answer for an account the user cannot use.
+    :param latency: Seconds added to every Kibo response.
+    """
+
+    def __init__(self, users: Iterable[EmulatorUser], clock: EmulatorClock, *,
+                 access_token_lifetime: Seconds = 3600, refresh_token_lifetime: Seconds = 86400,
+                 rotate_refresh_tokens: bool = False, no_access_status: int = 403,
+                 latency: Seconds = 0.0) -> None:
+        self.users: tuple[EmulatorUser, ...] = tuple(users)
+        if not self.users:
+            raise ValueError("the emulator needs at least one user")
+        self._by_email = {u.email.lower(): u for u in self.users}
+        if len(self._by_email) != len(self.users):
+            raise ValueError("duplicate user e-mail addresses")
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._refresh: dict[str, _RefreshGrant] = {}
+        self._access: dict[str, _AccessGrant] = {}
+        self._sessions: dict[str, list[_RefreshGrant | _AccessGrant]] = {}
+        self._secrets: set[str] = {u.password for u in self.users}
+        self._faults: list[Fault] = []
+        self._counters: dict[str, int] = {}
+        self._status_counts: dict[str, dict[int, int]] = {}
+        self.reset_counters()
+        self.access_token_lifetime = 0.0
+        self.refresh_token_lifetime = 0.0
+        self.rotate_refresh_tokens = False
+        self.no_access_status = 403
+        self.latency = 0.0
+        self.configure(access_token_lifetime=access_token_lifetime,
+                       refresh_token_lifetime=refresh_token_lifetime,
+                       rotate_refresh_tokens=rotate_refresh_tokens,
+                       no_access_status=no_access_status, latency=latency)
+
+    # ----------------------------------------------------------------- settings
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Validate and apply any subset of the runtime settings.
+
+        :param settings: ``rotate_refresh_tokens``, ``no_access_status``,
+            ``access_token_lifetime``, ``refresh_token_lifetime``, ``latency``.
+        :returns: The full configuration after the change.
+        :raises ValueError: On an unknown key or invalid value (nothing is applied then).
+        """
+        values: dict[str, Any] = {}
+        for key, value in settings.items():
+            if key in ("access_token_lifetime", "refresh_token_lifetime"):
+                values[key] = to_seconds(value, name=key, minimum=0.001)
+            elif key == "latency":
+                values[key] = to_seconds(value, name=key)
+            elif key == "rotate_refresh_tokens":
+                if not isinstance(value, bool):
+                    raise ValueError("rotate_refresh_tokens must be a boolean")
+                values[key] = value
+            elif key == "no_access_status":
+                if isinstance(value, bool) or value not in NO_ACCESS_STATUSES:
+                    raise ValueError("no_access_status must be 401 or 403")
+                values[key] = int(value)
+            else:
+                raise ValueError(f"unknown setting {key!r}")
+        with self._lock:
+            for key, value in values.items():
+                setattr(self, key, value)
+            return self.config()
+
+    def config(self) -> dict[str, Any]:
+        """Return the current runtime settings as a JSON-ready dict."""
+        with self._lock:
+            return {"rotate_refresh_tokens": self.rotate_refresh_tokens,
+                    "no_access_status": self.no_access_status,
+                    "access_token_lifetime": self.access_token_lifetime,
+                    "refresh_token_lifetime": self.refresh_token_lifetime,
+                    "latency": self.latency}
+
+    # ----------------------------------------------------------------- counters
+    def record_request(self, route: str) -> None:
+        """Count one request received on ``route``."""
+        with self._lock:
+            self._counters[route] += 1
+
+    def record_status(self, route: str, status: int) -> None:
+        """Count one answer with ``status`` on ``route`` (:data:`DROPPED` for a dropped one)."""
+        with self._lock:
+            by_status = self._status_counts[route]
+            by_status[status] = by_status.get(status, 0) + 1
+
+    def counters(self) -> dict[str, int]:
+        """Return requests received per route; all four routes are always present."""
+        with self._lock:
+            return dict(self._counters)
+
+    def status_counts(self) -> dict[str, dict[int, int]]:
+        """Return answers per route and status, e.g. ``{"create": {200: 1, 429: 2}, ...}``."""
+        with self._lock:
+            return {route: dict(counts) for route, counts in self._status_counts.items()}
+
+    def reset_counters(self) -> None:
+        """Zero the request counters and the status counts."""
+        with self._lock:
+            self._counters = dict.fromkeys(ROUTES, 0)
+            self._status_counts = {route: {} for route in ROUTES}
+
+    # ------------------------------------------------------------------- faults
+    def inject(self, route: str, kind: str, *, times: int = 1, status: int | None = None,
+               retry_after: int | None = None, seconds: float | None = None) -> Fault:
+        """Queue a fault for the next ``times`` requests to ``route`` (FIFO per route).
+
+        :param route: ``"create"``, ``"refresh"``, ``"delete"``, ``"apppackages"`` or ``"*"``.
+        :param kind: One of :data:`FAULT_KINDS`.
+        :param times: How many requests the fault affects.
+        :param status: For ``server_error``: 500, 502 or 503 (default 500).
+        :param retry_after: For ``rate_limit``: the ``Retry-After`` value (default 60).
+        :param seconds: For ``stall`` (default 30) and ``latency`` (default 1): the delay.
+        :raises ValueError: On an invalid combination.
+        """
+        if route not in ROUTES and route != "*":
+            raise ValueError(f"route must be one of {ROUTES + ('*',)}, got {route!r}")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {FAULT_KINDS}, got {kind!r}")
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise ValueError("times must be a positive int")
+        if status is not None and kind != "server_error":
+            raise ValueError("status only applies to server_error")
+        if retry_after is not None and kind != "rate_limit":
+            raise ValueError("retry_after only applies to rate_limit")
+        if seconds is not None and kind not in ("stall", "latency"):
+            raise ValueError("seconds only applies to stall and latency")
+        fault = Fault(route, kind, times)
+        if kind == "server_error":
+            fault.status = 500 if status is None else status
+            if fault.status not in SERVER_ERROR_STATUSES:
+                raise ValueError(f"status must be one of {SERVER_ERROR_STATUSES}")
+        elif kind == "rate_limit":
+            fault.retry_after = 60 if retry_after is None else retry_after
+            if isinstance(fault.retry_after, bool) or not isinstance(fault.retry_after, int) \
+                    or fault.retry_after < 0:
+                raise ValueError("retry_after must be a non-negative int")
+        elif kind in ("stall", "latency"):
+            default = 30.0 if kind == "stall" else 1.0
+            fault.seconds = default if seconds is None else to_seconds(seconds, name="seconds")
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def next_fault(self, route: str) -> Fault | None:
+        """Consume one use of the oldest fault matching ``route`` (or ``"*"``)."""
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.route in (route, "*"):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        del self._faults[index]
+                    return fault
+        return None
+
+    def pending_faults(self) -> list[Fault]:
+        """Return copies of the queued faults, oldest first."""
+        with self._lock:
+            return [Fault(**vars(f)) for f in self._faults]
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        with self._lock:
+            self._faults.clear()
+
+    # ------------------------------------------------------------------ tickets
+    def _new_token(self) -> str:
+        token = secrets.token_urlsafe(32)
+        while token in self._secrets:  # pragma: no cover - astronomically unlikely
+            token = secrets.token_urlsafe(32)
+        self._secrets.add(token)
+        return token
+
+    def _new_refresh(self, user: EmulatorUser, session: str, account_id: int,
+                     now: datetime) -> _RefreshGrant:
+        expires = truncate_to_ms(now + timedelta(seconds=self.refresh_token_lifetime))
+        grant = _RefreshGrant(self._new_token(), user, session, account_id, expires)
+        self._refresh[grant.token] = grant
+        self._sessions[session].append(grant)
+        return grant
+
+    def _jwt(self, user: EmulatorUser, account: EmulatorAccount, now: datetime,
+             expires: datetime) -> str:
+        header = {"alg": "HS256", "typ": "JWT", "kid": "kibo-emulator"}
+        claims = {"iss": "kibo-emulator", "aud": "kibo-developer", "sub": user.user_id,
+                  "email": user.email, "developerAccountId": account.id,
+                  "iat": int(now.timestamp()), "nbf": int(now.timestamp()),
+                  "exp": int(expires.timestamp()), "jti": uuid.uuid4().hex}
+        parts = [b64url(json.dumps(p, separators=(",", ":")).encode()) for p in (header, claims)]
+        token = ".".join(parts + [b64url(secrets.token_bytes(32))])
+        self._secrets.add(token)
+        return token
+
+    def _issue(self, refresh: _RefreshGrant, account: EmulatorAccount,
+               now: datetime) -> dict[str, Any]:
+        user = refresh.user
+        expires = truncate_to_ms(now + timedelta(seconds=self.access_token_lifetime))
+        access, jwt = self._new_token(), self._jwt(user, account, now, expires)
+        grant = _AccessGrant(user, account, refresh.session, expires)
+        self._access[access] = self._access[jwt] = grant
+        self._sessions[refresh.session].append(grant)
+        return {
+            "accessToken": access,
+            "jwtAccessToken": jwt,
+            "accessTokenExpiration": format_kibo_datetime(expires),
+            "refreshToken": refresh.token,
+            "refreshTokenExpiration": format_kibo_datetime(refresh.expires_at),
+            "createdOn": format_kibo_datetime(now),
+            "account": account.to_json(),
+            "availableAccounts": [a.to_json() for a in user.accounts],
+            "grantedBehaviors": list(GRANTED_BEHAVIORS),
+            "user": user.profile(),
+        }
+
+    def _account_for(self, user: EmulatorUser, account_id: int) -> EmulatorAccount:
+        account = user.account(account_id)
+        if account is None:
+            raise KiboError(self.no_access_status, "UNAUTHORIZED",
+                            f"The user does not have access to developer account {account_id}.")
+        return account
+
+    def create_ticket(self, email: Any, password: Any, account_id: int | None) -> dict[str, Any]:
+        """Log in with credentials (``POST authtickets``).
+
+        :param email: The ``emailAddress`` sent by the client.
+        :param password: The ``password`` sent by the client.
+        :param account_id: ``developerAccountId``, or ``None`` for the user's first account.
+        :returns: A ``DeveloperAdminUserAuthTicket``.
+        :raises KiboError: 401 ``INVALID_CREDENTIALS`` or the no-access answer.
+        """
+        user = self._by_email.get(email.lower()) if isinstance(email, str) else None
+        if user is None or not isinstance(password, str) or not hmac.compare_digest(
+                password.encode(), user.password.encode()):
+            raise KiboError(401, "INVALID_CREDENTIALS", "Invalid Credentials: Invalid credentials.")
+        now = truncate_to_ms(self.clock.now())
+        with self._lock:
+            account = user.accounts[0] if account_id is None else self._account_for(user, account_id)
+            session = uuid.uuid4().hex
+            self._sessions[session] = []
+            return self._issue(self._new_refresh(user, session, account.id, now), account, now)
+
+    def refresh_ticket(self, refresh_token: Any, account_id: int | None) -> dict[str, Any]:
+        """Refresh a ticket, optionally switching account (``PUT authtickets``).
+
+        :param refresh_token: The ``refreshToken`` of the ticket sent by the client.
+        :param account_id: Target account, or ``None`` to keep the ticket's current account.
+        :returns: A new ``DeveloperAdminUserAuthTicket``.
+        :raises KiboError: 401 ``UNAUTHORIZED`` for a bad refresh token, or the no-access answer.
+        """
+        now = truncate_to_ms(self.clock.now())
+        with self._lock:
+            grant = self._refresh.get(refresh_token) if isinstance(refresh_token, str) else None
+            if grant is None:
+                raise KiboError(401, "UNAUTHORIZED", "The refresh token is missing or invalid.")
+            if grant.revoked:
+                raise KiboError(401, "UNAUTHORIZED", "The refresh token is no longer valid.")
+            if now >= grant.expires_at:
+                raise KiboError(401, "UNAUTHORIZED", "The refresh token has expired.")
+            target = grant.account_id if account_id is None else account_id
+            account = self._account_for(grant.user, target)
+            if self.rotate_refresh_tokens:
+                grant.revoked = True
+                grant = self._new_refresh(grant.user, grant.session, account.id, now)
+            grant.account_id = account.id
+            return self._issue(grant, account, now)
+
+    def delete_ticket(self, refresh_token: str | None) -> None:
+        """Log out: revoke the refresh token's session (its refresh and access tokens).
+
+        Unknown or missing tokens are ignored, like Kibo does.
+
+        :param refresh_token: The refresh token to revoke.
+        """
+        with self._lock:
+            grant = self._refresh.get(refresh_token) if refresh_token else None
+            if grant is not None:
+                for item in self._sessions.get(grant.session, ()):
+                    item.revoked = True
+
+    def revoke_refresh_tokens(self, email: str | None = None) -> int:
+        """Kill every live refresh token, or only those of one user.
+
+        Access tokens already issued stay valid until they expire.
+
+        :param email: Only revoke this user's tokens (case-insensitive); ``None`` for everyone.
+        :returns: How many live tokens were revoked.
+        """
+        if email is not None and not isinstance(email, str):
+            raise ValueError("email must be a string")
+        count = 0
+        with self._lock:
+            for grant in self._refresh.values():
+                if not grant.revoked and (email is None or grant.user.email.lower() == email.lower()):
+                    grant.revoked = True
+                    count += 1
+        return count
+
+    def list_applications(self, token: str | None, start_index: int,
+                          page_size: int) -> dict[str, Any]:
+        """Return one page of the token's account applications (``apppackages/collection``).
+
+        :param token: An access token or JWT access token.
+        :param start_index: Zero-based index of the first item.
+        :param page_size: Items per page (capped at :data:`MAX_PAGE_SIZE`).
+        :returns: An ``ApplicationSummaryCollection``.
+        :raises KiboError: 401 ``UNAUTHORIZED`` or 400 ``VALIDATION_CONFLICT``.
+        """
+        now = self.clock.now()
+        with self._lock:
+            grant = self._access.get(token) if token else None
+            if grant is None:
+                raise KiboError(401, "UNAUTHORIZED", "Missing or invalid access token.")
+            if grant.revoked:
+                raise KiboError(401, "UNAUTHORIZED", "The access token has been revoked.")
+            if now >= grant.expires_at:
+                raise KiboError(401, "UNAUTHORIZED", "The access token has expired.")
+            account = grant.account
+        if start_index < 0:
+            raise KiboError(400, "VALIDATION_CONFLICT", "startIndex must be >= 0.")
+        if page_size < 1:
+            raise KiboError(400, "VALIDATION_CONFLICT", "pageSize must be >= 1.")
+        page_size = min(page_size, MAX_PAGE_SIZE)
+        apps = account.applications()
+        return {"startIndex": start_index, "pageSize": page_size,
+                "pageCount": math.ceil(len(apps) / page_size), "totalCount": len(apps),
+                "items": apps[start_index:start_index + page_size]}
+
+    def issued_secrets(self) -> set[str]:
+        """Return every token ever issued plus every user password (for leak tests)."""
+        with self._lock:
+            return set(self._secrets)

@@ -1,0 +1,114 @@
+"""Connection validation: every mistake is a typed error naming the field; nothing reaches Kibo or a store."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from airflow.sdk import Connection
+
+from airflow_provider_kibo.config import KiboConnectionConfig
+from airflow_provider_kibo.errors import KiboConfigError
+from tests.support import set_connection
+
+GOOD = {"host": "https://home.mozu.com", "login": "dev@example.com", "password": "pw"}
+SEED_WITHOUT_REFRESH_TOKEN = {
+    "accessToken": "a",
+    "accessTokenExpiration": "2026-11-26T12:00:00.000Z",
+    "refreshTokenExpiration": "2026-11-27T12:00:00.000Z",
+    "account": {"id": 1001, "name": "Acme"},
+}
+
+
+def connection(extra: Any = None, **fields: Any) -> Connection:
+    merged = {**GOOD, **fields}
+    if extra is not None and not isinstance(extra, str):
+        extra = json.dumps(extra)
+    return Connection(conn_id="kibo", conn_type="kibo_developer", extra=extra, **merged)
+
+
+@pytest.mark.parametrize(
+    ("conn", "field"),
+    [
+        (connection(extra="{not json"), "extra"),
+        (connection(extra=[1, 2]), "extra"),
+        (connection(extra={"refresh_margin": 60}), "extra.refresh_margin"),
+        (connection(extra={"refresh_margin_seconds": -5}), "extra.refresh_margin_seconds"),
+        (connection(extra={"refresh_margin_seconds": 0}), "extra.refresh_margin_seconds"),
+        (connection(extra={"refresh_margin_seconds": 99999}), "extra.refresh_margin_seconds"),
+        (connection(extra={"refresh_margin_seconds": "soon"}), "extra.refresh_margin_seconds"),
+        (connection(extra={"refresh_margin_seconds": True}), "extra.refresh_margin_seconds"),
+        (connection(extra={"request_timeout_seconds": 0}), "extra.request_timeout_seconds"),
+        (connection(extra={"request_timeout_seconds": 10_000}), "extra.request_timeout_seconds"),
+        (connection(extra={"developer_account_id": "acme"}), "extra.developer_account_id"),
+        (connection(extra={"developer_account_id": -3}), "extra.developer_account_id"),
+        (connection(extra={"developer_account_id": 1.5}), "extra.developer_account_id"),
+        (connection(extra={"verify_tls": 3}), "extra.verify_tls"),
+        (connection(extra={"refresh_token": 5}), "extra.refresh_token"),
+        (connection(extra={"seed_ticket": "{broken"}), "extra.seed_ticket"),
+        (connection(extra={"seed_ticket": SEED_WITHOUT_REFRESH_TOKEN}), "extra.seed_ticket"),
+        (connection(host=None), "host"),
+        (connection(host="http://kibo.example.com"), "host"),
+        (connection(host="ftp://home.mozu.com"), "host"),
+        (connection(login=None), "login"),
+        (connection(password=None), "password"),
+    ],
+)
+def test_invalid_connection_names_the_field(conn, field):
+    with pytest.raises(KiboConfigError) as raised:
+        KiboConnectionConfig.from_connection(conn)
+
+    assert raised.value.field == field
+    assert field in str(raised.value)
+    assert "pw" not in str(raised.value).replace(field, "")
+
+
+def test_seed_ticket_error_names_the_missing_key():
+    with pytest.raises(KiboConfigError, match="refreshToken"):
+        KiboConnectionConfig.from_connection(connection(extra={"seed_ticket": SEED_WITHOUT_REFRESH_TOKEN}))
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("https://home.mozu.com/api/", None, "https://home.mozu.com"),
+        ("home.euw1.kibocommerce.com", None, "https://home.euw1.kibocommerce.com"),
+        ("http://127.0.0.1:8123/api", None, "http://127.0.0.1:8123"),
+        ("http://localhost", 9000, "http://localhost:9000"),
+        ("http://[::1]:9000", None, "http://[::1]:9000"),
+    ],
+)
+def test_host_is_normalised(host, port, expected):
+    assert KiboConnectionConfig.from_connection(connection(host=host, port=port)).base_url == expected
+
+
+def test_defaults_follow_kibos_sdks():
+    config = KiboConnectionConfig.from_connection(connection(extra={"developer_account_id": "1001"}))
+
+    assert config.refresh_margin == timedelta(seconds=180)
+    assert config.request_timeout == 30
+    assert config.verify_tls is True
+    assert config.default_account_id == 1001
+    assert "pw" not in repr(config)
+
+
+def test_bad_connection_fails_before_any_call_and_writes_nothing(monkeypatch, kibo_emulator, make_hook, conn_id, store):
+    set_connection(monkeypatch, conn_id, host=kibo_emulator.base_url, login="dev@example.com", password="pw",
+                   extra={"refresh_margin_seconds": -1})
+
+    with pytest.raises(KiboConfigError):
+        make_hook().get_ticket()
+
+    assert sum(kibo_emulator.counters().values()) == 0
+    assert store.read("1001") is None
+
+
+def test_missing_account_everywhere_names_the_extra_field(monkeypatch, kibo_emulator, make_hook, conn_id):
+    set_connection(monkeypatch, conn_id, host=kibo_emulator.base_url, login="dev@example.com", password="pw")
+
+    with pytest.raises(KiboConfigError) as raised:
+        make_hook().get_ticket()
+
+    assert raised.value.field == "extra.developer_account_id"

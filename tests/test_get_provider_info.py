@@ -1,0 +1,77 @@
+"""Airflow sees the provider, its connection type and the Kibo form, on every supported Airflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from airflow_provider_kibo.get_provider_info import CONN_FIELDS, get_provider_info
+
+HOOK_META = """
+import json
+from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+meta = [h.model_dump(mode="json") for h in HookMetaService.hook_meta_data() if h.connection_type == "kibo_developer"]
+print(json.dumps(meta))
+"""
+
+HOOK_INFO = """
+import json, warnings
+warnings.simplefilter("ignore")
+from airflow.providers_manager import ProvidersManager
+manager = ProvidersManager()
+info = manager.hooks["kibo_developer"]
+print(json.dumps({"provider": manager.providers["airflow-provider-kibo"].version,
+                  "hook": info.hook_class_name, "conn_id_attribute": info.connection_id_attribute_name,
+                  "testable": info.connection_testable}))
+"""
+
+
+def run_python(code: str) -> str:
+    """Run in a fresh interpreter: the providers manager is a process-wide singleton."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_package_name_matches_the_distribution():
+    from importlib.metadata import distribution
+
+    assert get_provider_info()["package-name"] == distribution("airflow-provider-kibo").metadata["Name"]
+
+
+def test_airflow_providers_list_shows_the_provider():
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
+        capture_output=True, text=True, env=os.environ, check=True,
+    )
+
+    packages = {p["package_name"]: p for p in json.loads(done.stdout[done.stdout.index("[") :])}
+    assert packages["airflow-provider-kibo"]["description"].startswith("Kibo Commerce")
+
+
+def test_providers_manager_registers_the_hook_for_the_connection_type():
+    info = json.loads(run_python(HOOK_INFO))
+
+    assert info == {
+        "provider": "0.1.0",
+        "hook": "airflow_provider_kibo.hooks.developer.KiboDeveloperHook",
+        "conn_id_attribute": "kibo_conn_id",
+        "testable": True,
+    }
+
+
+def test_connection_form_reads_as_a_kibo_form():
+    (meta,) = json.loads(run_python(HOOK_META))
+
+    standard = meta["standard_fields"]
+    assert standard["host"]["title"] == "Kibo home URL"
+    assert standard["host"]["placeholder"] == "https://home.mozu.com"
+    assert standard["login"]["title"] == "Email address"
+    assert standard["password"]["title"] == "Password"
+    assert standard["port"]["hidden"] and standard["url_schema"]["hidden"]
+    extra = meta["extra_fields"]
+    assert set(extra) == set(CONN_FIELDS)
+    assert extra["developer_account_id"]["schema"]["type"][0] == "integer"
+    assert extra["refresh_margin_seconds"]["value"] == 180
+    assert extra["refresh_token"]["schema"]["format"] == "password"

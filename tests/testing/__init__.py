@@ -1,0 +1,1 @@
+"""Tests of the offline testing helpers (the Kibo emulator)."""
