@@ -154,6 +154,19 @@ def validate_account_id(value: Any, field: str) -> int:
     return value
 
 
+def validate_min_valid_for(value: Any) -> timedelta:
+    """
+    Return how long a ticket must stay valid, refusing anything but a non-negative ``timedelta``.
+
+    :param value: the value given, ``None`` meaning no demand beyond the refresh margin
+    """
+    if value is None:
+        return timedelta(0)
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise KiboConfigError("min_valid_for", f"must be a timedelta of zero or more, not {value!r}")
+    return value
+
+
 def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
     if not host:
         raise KiboConfigError("host", "set the Kibo home URL, e.g. https://home.mozu.com")

@@ -78,6 +78,24 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_kibo.hooks.developer"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Kibo Commerce",
+                "python-modules": ["airflow_provider_kibo.operators.developer"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Kibo Commerce",
+                "python-modules": ["airflow_provider_kibo.sensors.developer"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Kibo Commerce",
+                "python-modules": ["airflow_provider_kibo.triggers.developer"],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_kibo.hooks.developer.KiboDeveloperHook",

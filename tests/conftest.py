@@ -15,6 +15,8 @@ import pytest
 # Before anything imports Airflow: a private home, so tests never touch ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="kibo-tests-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# dag.test() finds the DAG it runs by syncing the DAGs folder, read when Airflow is imported.
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(__file__), "e2e", "dags")
 
 from airflow_provider_kibo.hooks.developer import KiboDeveloperHook  # noqa: E402
 from airflow_provider_kibo.stores import MemoryTicketStore  # noqa: E402

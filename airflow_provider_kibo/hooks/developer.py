@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_kibo.config import KiboConnectionConfig, validate_account_id
+from airflow_provider_kibo.config import KiboConnectionConfig, validate_account_id, validate_min_valid_for
 from airflow_provider_kibo.errors import (
     KiboAccountAccessError,
     KiboApiError,
@@ -180,7 +180,12 @@ class KiboDeveloperHook(BaseHook):
     def _transport(self, session: KiboSession) -> KiboTransport:
         return KiboTransport(session, retry_policy=self._retry_policy, sleep=self._sleep)
 
-    def _account_id(self, developer_account_id: int | str | None) -> int:
+    def account_id(self, developer_account_id: int | str | None = None) -> int:
+        """
+        The developer account a call means: the one given, else the hook's, else the Connection's.
+
+        :param developer_account_id: the account named by the call, if any
+        """
         if developer_account_id is not None:
             return validate_account_id(developer_account_id, "developer_account_id")
         if self.developer_account_id is not None:
@@ -191,6 +196,10 @@ class KiboDeveloperHook(BaseHook):
                 "set the default developer account id, or pass developer_account_id to the hook or task",
             )
         return self.config.default_account_id
+
+    def now(self) -> datetime:
+        """The hook's clock: the current UTC time."""
+        return self._clock()
 
     # -- the ticket lifecycle ---------------------------------------------------------------------
 
@@ -203,15 +212,15 @@ class KiboDeveloperHook(BaseHook):
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         :param min_valid_for: how long the access token must stay valid at least
         """
-        account = self._account_id(developer_account_id)
-        mandatory = max(self.config.refresh_margin, min_valid_for or timedelta(0))
+        account = self.account_id(developer_account_id)
+        mandatory = max(self.config.refresh_margin, validate_min_valid_for(min_valid_for))
         advisory = mandatory + ADVISORY_REFRESH_HEADSTART
         ticket = self._tickets.get(account)
-        if ticket is None or ticket.access_valid_for(self._clock()) <= advisory:
+        if ticket is None or ticket.access_valid_for(self.now()) <= advisory:
             ticket = self._freshest_stored(account, also=ticket)
-        if ticket is not None and ticket.access_valid_for(self._clock()) > advisory:
+        if ticket is not None and ticket.access_valid_for(self.now()) > advisory:
             return self._remember(account, ticket)
-        if ticket is not None and ticket.access_valid_for(self._clock()) > mandatory:
+        if ticket is not None and ticket.access_valid_for(self.now()) > mandatory:
             with ticket_lock(self._lock_dir, self.kibo_conn_id, blocking=False) as locked:
                 if locked:
                     try:
@@ -228,6 +237,14 @@ class KiboDeveloperHook(BaseHook):
         with self._locked():
             return self._renew_locked(account, valid_beyond=mandatory)
 
+    def stored_ticket(self, developer_account_id: int | str | None = None) -> KiboTicket | None:
+        """
+        The longest-lasting ticket stored (or seeded) for the account, without calling Kibo.
+
+        :param developer_account_id: the account; defaults to the hook's, else the Connection's
+        """
+        return self._freshest_stored(self.account_id(developer_account_id))
+
     def refresh_ticket(self, developer_account_id: int | str | None = None) -> KiboTicket:
         """
         Get a new ticket for the account now (``PUT`` with the freshest refresh token) and store it.
@@ -236,7 +253,7 @@ class KiboDeveloperHook(BaseHook):
 
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         """
-        account = self._account_id(developer_account_id)
+        account = self.account_id(developer_account_id)
         with self._locked():
             return self._store_new(account, self._obtain(account))
 
@@ -246,7 +263,7 @@ class KiboDeveloperHook(BaseHook):
 
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         """
-        account = self._account_id(developer_account_id)
+        account = self.account_id(developer_account_id)
         with self._locked():
             ticket = self._freshest_stored(account)
             if ticket is not None:
@@ -266,7 +283,7 @@ class KiboDeveloperHook(BaseHook):
     def _renew_locked(self, account: int, *, valid_beyond: timedelta) -> KiboTicket:
         """Under the lock: take a ticket another caller stored meanwhile, else obtain and store one."""
         stored = self._freshest_stored(account)
-        if stored is not None and stored.access_valid_for(self._clock()) > valid_beyond:
+        if stored is not None and stored.access_valid_for(self.now()) > valid_beyond:
             return self._remember(account, stored)
         return self._store_new(account, self._obtain(account))
 
@@ -297,7 +314,7 @@ class KiboDeveloperHook(BaseHook):
     def _freshest_refresh_source(self, exclude: set[str]) -> str | None:
         """The refresh token of the newest ticket known for this Connection that is neither refused
         nor near expiry; the seed refresh token comes last, as its expiry is unknown."""
-        now = self._clock()
+        now = self.now()
         known = [t for t in self._known_tickets() if t.refresh_valid_for(now) > self.config.refresh_margin]
         known.sort(key=lambda t: (t.access_token_expires_at, t.refresh_token_expires_at), reverse=True)
         candidates = [t.refresh_token for t in known]
@@ -336,8 +353,7 @@ class KiboDeveloperHook(BaseHook):
         return self._ticket_from(response, account)
 
     def _create(self, account: int) -> KiboTicket:
-        config = self.config
-        if not config.password:
+        if not self.config.password:
             known = self._known_tickets()
             if known and account not in known[0].available_account_ids:
                 raise self._access_error(account, None)
@@ -347,12 +363,7 @@ class KiboDeveloperHook(BaseHook):
                 "token in extra.refresh_token, or set the password"
             )
         try:
-            response = self._auth_transport.request(
-                "POST",
-                AUTH_TICKETS_ENDPOINT,
-                params={"developerAccountId": account},
-                json={"emailAddress": config.email, "password": config.password},
-            )
+            return self._log_in(account)
         except KiboAuthError as err:
             if err.error_code == "INVALID_CREDENTIALS":
                 raise KiboAuthError(
@@ -364,11 +375,30 @@ class KiboDeveloperHook(BaseHook):
                     correlation_id=err.correlation_id,
                 ) from None
             raise self._access_error(account, err) from None
-        log.info("Logged in to Kibo with the credentials of Connection %s for account %s", self.kibo_conn_id, account)
+
+    def _log_in(self, account: int | None) -> KiboTicket:
+        """``POST`` the credentials; without an account Kibo picks the user's default one."""
+        config = self.config
+        response = self._auth_transport.request(
+            "POST",
+            AUTH_TICKETS_ENDPOINT,
+            params={"developerAccountId": account} if account is not None else None,
+            json={"emailAddress": config.email, "password": config.password},
+        )
+        log.info("Logged in to Kibo with the credentials of Connection %s", self.kibo_conn_id)
         return self._ticket_from(response, account)
 
     def _access_error(self, account: int, err: KiboApiError | None) -> KiboAccountAccessError:
+        """The error for an account Kibo refused, listing the user's accounts (learning them by a
+        login to the default account when no ticket is known yet)."""
         known = self._known_tickets()
+        if not known and self.config.password:
+            try:
+                default = self._log_in(None)
+            except KiboError:
+                pass
+            else:
+                known = [self._store_new(default.account_id, default)]
         available = known[0].available_account_ids if known else ()
         details = (
             {}
@@ -382,7 +412,7 @@ class KiboDeveloperHook(BaseHook):
         )
         return KiboAccountAccessError(account, available, **details)
 
-    def _ticket_from(self, response: requests.Response, account: int) -> KiboTicket:
+    def _ticket_from(self, response: requests.Response, account: int | None) -> KiboTicket:
         correlation_id = response.headers.get("x-vol-correlation")
         try:
             ticket = KiboTicket.from_api(response.json())
@@ -391,7 +421,7 @@ class KiboDeveloperHook(BaseHook):
                 "Kibo answered with an incomplete ticket", api_message=str(err), correlation_id=correlation_id
             ) from None
         _mask(ticket.secrets)
-        if ticket.account_id != account:
+        if account is not None and ticket.account_id != account:
             raise KiboApiError(
                 f"Kibo answered with a ticket for account {ticket.account_id} instead of {account}",
                 correlation_id=correlation_id,
@@ -417,7 +447,7 @@ class KiboDeveloperHook(BaseHook):
 
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         """
-        account = self._account_id(developer_account_id)
+        account = self.account_id(developer_account_id)
         if account not in self._sessions:
             session = self._new_session()
             session.auth = KiboBearerAuth(

@@ -1,0 +1,119 @@
+"""``KiboTicketSensor``: wait until a valid ticket for a developer account is there."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.configuration import conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+    from airflow_provider_kibo.ticket import KiboTicket
+
+DEFAULT_MIN_VALID_FOR = timedelta(minutes=5)
+
+
+def check_ticket(hook: KiboDeveloperHook, min_valid_for: timedelta, check_access: bool) -> KiboTicket | None:
+    """
+    One check of the sensor and its trigger: the ticket when the condition holds, else ``None``.
+
+    :param hook: the hook of the Connection and account to check
+    :param min_valid_for: how long the ticket must stay valid at least
+    :param check_access: ask Kibo for a ticket (succeeds once the user may use the account) rather
+        than reading the store only
+    """
+    from airflow_provider_kibo.errors import KiboAccountAccessError
+
+    if check_access:
+        try:
+            ticket = hook.get_ticket(min_valid_for=min_valid_for)
+        except KiboAccountAccessError:
+            return None
+    else:
+        ticket = hook.stored_ticket()
+    if ticket is None or ticket.access_valid_for(hook.now()) < min_valid_for:
+        return None
+    return ticket
+
+
+class KiboTicketSensor(BaseSensorOperator):
+    """
+    Wait until the ticket stored for a developer account stays valid for ``min_valid_for``.
+
+    By default it reads the ticket store only, never calling Kibo, so a DAG can wait for another
+    (a rotation DAG, say) to refresh tickets. With ``check_access`` it asks Kibo through the hook and
+    succeeds once the user may use the account (for accounts still being provisioned). Returns the
+    ticket's summary, without any secret. Works in ``poke`` and ``reschedule`` modes and, with
+    ``deferrable``, waits in the triggerer.
+
+    :param developer_account_id: the developer account (templated); defaults to the Connection's
+    :param kibo_conn_id: the ``kibo_developer`` Connection (templated)
+    :param min_valid_for: how long the ticket must stay valid at least
+    :param check_access: ask Kibo instead of reading the store only
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``)
+    """
+
+    template_fields: Sequence[str] = ("developer_account_id", "kibo_conn_id")
+    ui_color = "#f5e7d8"
+
+    def __init__(
+        self,
+        *,
+        developer_account_id: int | str | None = None,
+        kibo_conn_id: str = "kibo_developer_default",
+        min_valid_for: timedelta = DEFAULT_MIN_VALID_FOR,
+        check_access: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.developer_account_id = developer_account_id
+        self.kibo_conn_id = kibo_conn_id
+        self.min_valid_for = min_valid_for
+        self.check_access = check_access
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> KiboDeveloperHook:
+        """The hook, built on first use (never while the DAG file is parsed)."""
+        from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+
+        return KiboDeveloperHook(self.kibo_conn_id, self.developer_account_id)
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        ticket = check_ticket(self.hook, self.min_valid_for, self.check_access)
+        return PokeReturnValue(is_done=ticket is not None, xcom_value=ticket.summary() if ticket else None)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        checked = self.poke(context)
+        if checked.is_done:
+            return checked.xcom_value
+        from airflow_provider_kibo.triggers.developer import KiboTicketTrigger
+
+        self.defer(
+            trigger=KiboTicketTrigger(
+                kibo_conn_id=self.kibo_conn_id,
+                developer_account_id=self.hook.account_id(),
+                min_valid_for_seconds=self.min_valid_for.total_seconds(),
+                check_access=self.check_access,
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired: return the summary, or fail with the trigger's message."""
+        from airflow_provider_kibo.errors import KiboError
+
+        if event.get("status") != "success":
+            raise KiboError(f"Waiting for the Kibo ticket failed: {event.get('message', event)}")
+        return event["summary"]

@@ -1,0 +1,79 @@
+"""``KiboTicketTrigger``: waits in the triggerer until a valid ticket for a developer account is there."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
+
+from airflow_provider_kibo.errors import KiboError
+
+
+class KiboTicketTrigger(BaseTrigger):
+    """
+    Polls for a ticket valid for ``min_valid_for_seconds``, or (``check_access``) for Kibo to grant
+    the account, and fires one event: ``{"status": "success", "summary": {...}}`` or
+    ``{"status": "error", "message": ...}``. Each check runs in a worker thread (``sync_to_async``,
+    through which the Task SDK reaches the triggerer's supervisor), so the event loop never blocks
+    on HTTP or on the ticket store. The timeout is the deferral's.
+
+    :param kibo_conn_id: the ``kibo_developer`` Connection
+    :param developer_account_id: the developer account
+    :param min_valid_for_seconds: how long the ticket must stay valid at least
+    :param check_access: ask Kibo (through the hook) instead of reading the store only
+    :param poll_interval: seconds between checks
+    """
+
+    def __init__(
+        self,
+        kibo_conn_id: str,
+        developer_account_id: int,
+        min_valid_for_seconds: float,
+        check_access: bool,
+        poll_interval: float,
+    ) -> None:
+        super().__init__()
+        self.kibo_conn_id = kibo_conn_id
+        self.developer_account_id = developer_account_id
+        self.min_valid_for_seconds = min_valid_for_seconds
+        self.check_access = check_access
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "kibo_conn_id": self.kibo_conn_id,
+                "developer_account_id": self.developer_account_id,
+                "min_valid_for_seconds": self.min_valid_for_seconds,
+                "check_access": self.check_access,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+        from airflow_provider_kibo.sensors.developer import check_ticket
+
+        hook = KiboDeveloperHook(self.kibo_conn_id, self.developer_account_id)
+        min_valid_for = timedelta(seconds=self.min_valid_for_seconds)
+        while True:
+            try:
+                ticket = await sync_to_async(check_ticket)(hook, min_valid_for, self.check_access)
+            except KiboError as err:
+                yield TriggerEvent({"status": "error", "message": str(err)})
+                return
+            if ticket is not None:
+                yield TriggerEvent({"status": "success", "summary": ticket.summary()})
+                return
+            self.log.info(
+                "No Kibo ticket for account %s valid for %s yet; checking again in %s s",
+                self.developer_account_id,
+                min_valid_for,
+                self.poll_interval,
+            )
+            await asyncio.sleep(self.poll_interval)

@@ -1,0 +1,29 @@
+"""Deferral through the triggerer: a ticket that arrives late, and a wait that times out."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from airflow.sdk import DAG, task
+
+from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+
+CONN = "{{ params.conn_id }}"
+
+with DAG("kibo_e2e_deferral", schedule=None, params={"conn_id": "kibo"}):
+    # Nothing stores a ticket before this sensor starts, so it must defer to the triggerer; a task
+    # that runs alongside stores one a little later.
+    KiboTicketSensor(task_id="wait_late", kibo_conn_id=CONN, developer_account_id=1003,
+                     min_valid_for=timedelta(minutes=58), deferrable=True, poke_interval=2, timeout=120)
+
+    @task
+    def late_switch(params=None):
+        time.sleep(8)
+        return KiboDeveloperHook(params["conn_id"]).refresh_ticket(1003).summary()
+
+    late_switch()
+
+    KiboTicketSensor(task_id="wait_timeout", kibo_conn_id=CONN, developer_account_id=1999, deferrable=True,
+                     poke_interval=1, timeout=5, soft_fail=True)

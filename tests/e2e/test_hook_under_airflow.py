@@ -1,0 +1,89 @@
+"""KiboDeveloperHook under a real scheduler with LocalExecutor, where task code cannot use the ORM."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_kibo.testing import KiboEmulator
+from tests.e2e.airflow_deployment import AirflowDeployment
+from tests.support import PASSWORD
+
+DAG_ID = "kibo_e2e_ticket_reuse"
+
+
+@pytest.fixture
+def run_dag(airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection) -> Callable[..., tuple[str, str]]:
+    airflow.wait_for_dag(DAG_ID)
+
+    def run(**extra: Any) -> tuple[str, str]:
+        conn_id = kibo_connection(**extra)
+        emulator.reset_counters()
+        run_id = airflow.trigger(DAG_ID, conf={"conn_id": conn_id})
+        assert airflow.wait_for_run(DAG_ID, run_id) == "success", airflow.task_instances(DAG_ID, run_id)
+        return conn_id, run_id
+
+    return run
+
+
+def test_ticket_stored_by_one_task_is_reused_by_later_tasks_in_other_processes(airflow, emulator, run_dag):
+    conn_id, run_id = run_dag()
+
+    first = airflow.xcom_value(DAG_ID, run_id, "first")
+    second = airflow.xcom_value(DAG_ID, run_id, "second")
+    assert first["pid"] != second["pid"]
+    assert first["apps"] == 7
+    assert second["ticket"]["access_token_expires_at"] == first["ticket"]["access_token_expires_at"]
+    assert emulator.counters()["create"] == 1
+    assert emulator.counters()["refresh"] == 0
+    stored = airflow.variable(f"kibo_developer_token__{conn_id}__1001")
+    assert stored is not None
+    assert json.loads(stored["value"])["refreshToken"] == "***", "Airflow masks the ticket Variable"
+
+
+def test_tickets_are_written_back_into_the_connection_through_the_api_server(airflow, emulator, run_dag):
+    airflow.create_connection("airflow_api", "http", host=airflow.api_url, login=airflow.admin_username,
+                              password=airflow.admin_password)
+
+    conn_id, run_id = run_dag(airflow_api_conn_id="airflow_api")
+
+    assert emulator.counters()["create"] == 1
+    assert emulator.counters()["refresh"] == 0
+    assert airflow.variable(f"kibo_developer_token__{conn_id}__1001") is None
+    exported = airflow.run_cli("connections", "get", conn_id, "--output", "json")
+    (connection,) = json.loads(exported.stdout[exported.stdout.index("[") :])
+    extra = connection["extra_dejson"]
+    assert int(extra["developer_account_id"]) == 1001
+    assert extra["airflow_api_conn_id"] == "airflow_api"
+    assert set(extra["tickets"]) == {"1001", "latest"}
+    assert extra["tickets"]["1001"]["refreshToken"] in emulator.issued_secrets()
+    shown = airflow.api("GET", f"/api/v2/connections/{conn_id}").json()
+    assert not any(secret in json.dumps(shown) for secret in emulator.issued_secrets())
+
+
+def test_no_token_or_password_reaches_task_logs_xcom_or_the_api(airflow, emulator, run_dag):
+    """Task logs come out redacted even where a task logs a token itself. (Airflow 3.3's
+    LocalExecutor also echoes task output to the scheduler's console, unredacted: the provider never
+    logs a token, so the only lines there with one are the careless task's own.)"""
+    conn_id, run_id = run_dag()
+    secrets = emulator.issued_secrets()
+    assert PASSWORD in secrets
+
+    careless_log = airflow.task_log(DAG_ID, run_id, "careless")
+    assert "Deliberately logging the access token: ***" in careless_log
+    assert "Deliberately printing the refresh token: ***" in careless_log
+    seen = {
+        "task logs": "\n".join(airflow.task_log(DAG_ID, run_id, t) for t in ("first", "second", "careless")),
+        "task log files": "\n".join(p.read_text(errors="replace") for p in airflow.task_log_dir.rglob("*") if p.is_file()),
+        "component logs, but for the careless task's own lines": "\n".join(
+            line for line in airflow.all_log_text().splitlines() if "Deliberately" not in line
+        ),
+        "xcom": json.dumps([airflow.xcom_value(DAG_ID, run_id, t) for t in ("first", "second", "careless")]),
+        "variables": json.dumps(airflow.api("GET", "/api/v2/variables").json()),
+        "connection": json.dumps(airflow.api("GET", f"/api/v2/connections/{conn_id}").json()),
+    }
+    leaks = {where: [s[:6] for s in secrets if s in text] for where, text in seen.items()}
+    assert leaks == {where: [] for where in seen}

@@ -1,0 +1,77 @@
+"""KiboRefreshTicketOperator against the emulator, with tickets in the metadata DB as outside a task."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from airflow_provider_kibo.errors import AirflowFailException, KiboAccountAccessError, KiboConfigError
+from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def switch(conn_id: str, **kwargs) -> dict:
+    return KiboRefreshTicketOperator(task_id="switch", kibo_conn_id=conn_id, **kwargs).execute(context={})
+
+
+def test_first_run_obtains_and_reports_a_ticket_without_secrets(conn_id, kibo_emulator):
+    summary = switch(conn_id, developer_account_id=1002)
+
+    assert summary["refreshed"] is True
+    assert summary["account_id"] == 1002
+    assert summary["account_name"] == "Globex Sandbox"
+    assert set(summary["available_account_ids"]) == {1001, 1002, 1003}
+    assert summary["user_id"]
+    assert summary["access_token_expires_at"].endswith("+00:00")
+    assert not any(secret in json.dumps(summary) for secret in kibo_emulator.issued_secrets())
+
+
+def test_a_good_stored_ticket_is_reused_without_calling_kibo(conn_id, kibo_emulator):
+    switch(conn_id, developer_account_id=1002)
+    kibo_emulator.reset_counters()
+
+    summary = switch(conn_id, developer_account_id="1002")
+
+    assert summary["refreshed"] is False
+    assert sum(kibo_emulator.counters().values()) == 0
+
+
+def test_a_ticket_expiring_within_min_valid_for_is_refreshed(conn_id, kibo_emulator):
+    switch(conn_id)
+
+    summary = switch(conn_id, min_valid_for=timedelta(minutes=61))
+
+    assert summary["refreshed"] is True
+    assert kibo_emulator.counters()["refresh"] == 1
+
+
+def test_force_refresh_always_refreshes(conn_id, kibo_emulator):
+    switch(conn_id)
+
+    assert switch(conn_id, force_refresh=True)["refreshed"] is True
+    assert kibo_emulator.counters()["refresh"] == 1
+
+
+def test_an_inaccessible_account_fails_the_task_without_retries(conn_id, kibo_emulator):
+    with pytest.raises(KiboAccountAccessError) as raised:
+        switch(conn_id, developer_account_id=1999)
+
+    assert isinstance(raised.value, AirflowFailException)
+    assert "1001, 1002, 1003" in str(raised.value)
+
+
+def test_a_bad_min_valid_for_names_the_argument(conn_id):
+    with pytest.raises(KiboConfigError) as raised:
+        switch(conn_id, min_valid_for=-5)
+
+    assert raised.value.field == "min_valid_for"
+
+
+def test_building_the_operator_touches_nothing(kibo_emulator):
+    operator = KiboRefreshTicketOperator(task_id="switch", kibo_conn_id="does_not_exist", developer_account_id=7)
+
+    assert operator.template_fields == ("developer_account_id", "kibo_conn_id")
+    assert sum(kibo_emulator.counters().values()) == 0

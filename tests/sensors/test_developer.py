@@ -1,0 +1,95 @@
+"""KiboTicketSensor against the emulator: poke, deferral and the timeout path."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from airflow.sdk.bases.operator import TriggerFailureReason
+
+from airflow_provider_kibo.errors import KiboError
+from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
+from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+from airflow_provider_kibo.triggers.developer import KiboTicketTrigger
+
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def sensor(conn_id: str, **kwargs) -> KiboTicketSensor:
+    return KiboTicketSensor(task_id="wait", kibo_conn_id=conn_id, poke_interval=1, timeout=30, **kwargs)
+
+
+def store_ticket(conn_id: str, account: int) -> None:
+    KiboRefreshTicketOperator(task_id="switch", kibo_conn_id=conn_id, developer_account_id=account).execute({})
+
+
+def test_poke_reads_the_store_only(conn_id, kibo_emulator):
+    waiting = sensor(conn_id, developer_account_id=1002)
+
+    assert waiting.poke({}).is_done is False
+    assert sum(kibo_emulator.counters().values()) == 0
+    store_ticket(conn_id, 1002)
+    kibo_emulator.reset_counters()
+
+    done = waiting.poke({})
+
+    assert done.is_done is True
+    assert done.xcom_value["account_id"] == 1002
+    assert sum(kibo_emulator.counters().values()) == 0
+
+
+def test_poke_waits_while_the_ticket_expires_too_soon(conn_id):
+    store_ticket(conn_id, 1001)
+
+    assert sensor(conn_id, min_valid_for=timedelta(minutes=61)).poke({}).is_done is False
+
+
+def test_check_access_waits_for_an_account_kibo_does_not_grant(conn_id, kibo_emulator):
+    assert sensor(conn_id, developer_account_id=1999, check_access=True).poke({}).is_done is False
+
+    granted = sensor(conn_id, developer_account_id=1003, check_access=True).poke({})
+
+    assert granted.is_done is True
+    assert granted.xcom_value["account_name"] == "Initech Test"
+
+
+def test_deferrable_sensor_returns_at_once_when_the_ticket_is_there(conn_id):
+    store_ticket(conn_id, 1001)
+
+    assert sensor(conn_id, deferrable=True).execute({})["account_id"] == 1001
+
+
+def test_deferrable_sensor_defers_to_a_plain_trigger(conn_id, kibo_emulator):
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(conn_id, developer_account_id="1002", deferrable=True, min_valid_for=timedelta(minutes=61)).execute({})
+
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout == timedelta(seconds=30)
+    assert deferred.value.trigger.serialize() == (
+        "airflow_provider_kibo.triggers.developer.KiboTicketTrigger",
+        {"kibo_conn_id": conn_id, "developer_account_id": 1002, "min_valid_for_seconds": 3660.0,
+         "check_access": False, "poll_interval": 1.0},
+    )
+    assert isinstance(deferred.value.trigger, KiboTicketTrigger)
+    assert sum(kibo_emulator.counters().values()) == 0
+
+
+def test_execute_complete_returns_the_summary_or_raises():
+    waiting = sensor("kibo")
+
+    assert waiting.execute_complete({}, {"status": "success", "summary": {"account_id": 1}}) == {"account_id": 1}
+    with pytest.raises(KiboError, match="No access"):
+        waiting.execute_complete({}, {"status": "error", "message": "No access to Kibo developer account 9"})
+
+
+@pytest.mark.parametrize(("soft_fail", "expected"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)])
+def test_trigger_timeout_fails_or_skips_like_any_sensor(soft_fail, expected):
+    waiting = sensor("kibo", deferrable=True, soft_fail=soft_fail)
+
+    with pytest.raises(expected):
+        waiting.resume_execution("__fail__", {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, {})
