@@ -2,7 +2,7 @@
 
 Every test collected from ``tests/e2e`` gets the ``e2e`` marker, so ``-m "not e2e"`` skips them.
 The Kibo tests share one deployment for the session (``airflow``), whose DAGs folder holds the
-DAGs of ``tests/e2e/dags``, and one emulator (``emulator``); each test makes its own Connection
+DAGs of ``tests/e2e/dags`` and ``dags_examples``, and one emulator (``emulator``); each test makes its own Connection
 (``kibo_connection``) so tickets of different tests never meet.
 """
 
@@ -44,7 +44,7 @@ def emulator() -> Iterator[KiboEmulator]:
 @pytest.fixture(scope="session")
 def airflow(emulator: KiboEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowDeployment]:
     dags = tmp_path_factory.mktemp("kibo-dags")
-    for source in (_E2E_DIR / "dags").glob("*.py"):
+    for source in [*(_E2E_DIR / "dags").glob("*.py"), *(_E2E_DIR.parents[1] / "dags_examples").glob("*.py")]:
         shutil.copy(source, dags)
     with AirflowDeployment(tmp_path_factory.mktemp("airflow-home"), dags) as deployment:
         yield deployment

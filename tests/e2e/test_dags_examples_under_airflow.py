@@ -1,0 +1,95 @@
+"""The example DAGs under a real Airflow deployment against the emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from airflow_provider_kibo.testing import KiboEmulator
+from tests.e2e.airflow_deployment import AirflowDeployment
+from tests.support import PASSWORD
+
+ROTATION = "kibo_ticket_rotation"
+PIPELINE = "kibo_per_tenant_pipeline"
+
+
+def states(airflow: AirflowDeployment, dag_id: str, run_id: str) -> dict[str, str]:
+    return {
+        ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else ""): ti["state"]
+        for ti in airflow.task_instances(dag_id, run_id)
+    }
+
+
+def successful_logins(emulator: KiboEmulator) -> int:
+    return emulator.status_counts()["create"].get(200, 0)
+
+
+def test_rotation_refreshes_each_account_once_through_the_pool(
+    airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection
+):
+    conn_id = kibo_connection()
+    airflow.api("POST", "/api/v2/pools", json={"name": "kibo_ticket_refresh", "slots": 1})
+    airflow.wait_for_dag(ROTATION)
+    emulator.reset_counters()
+
+    run_id = airflow.trigger(ROTATION, conf={"conn_id": conn_id, "accounts": [1002, 1003, 1001]})
+
+    assert airflow.wait_for_run(ROTATION, run_id) == "success"
+    assert set(states(airflow, ROTATION, run_id).values()) == {"success"}
+    refreshed = [airflow.xcom_value(ROTATION, run_id, "refresh", map_index=i) for i in range(3)]
+    assert [r["account_id"] for r in refreshed] == [1001, 1002, 1003]
+    assert successful_logins(emulator) == 1
+    assert emulator.counters()["refresh"] == 2, "1001 is the login's account; 1002 and 1003 are switches"
+    pool = airflow.api("GET", "/api/v2/pools/kibo_ticket_refresh").json()
+    assert pool["slots"] == 1
+
+    again = airflow.trigger(ROTATION, conf={"conn_id": conn_id, "accounts": [1002, 1003]})
+    assert airflow.wait_for_run(ROTATION, again) == "success"
+    assert emulator.counters()["refresh"] == 2, "fresh tickets are left alone"
+    assert not any(airflow.xcom_value(ROTATION, again, "refresh", map_index=i)["refreshed"] for i in range(3))
+
+
+def test_per_tenant_pipeline_isolates_the_inaccessible_account(
+    airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection, tmp_path: Path
+):
+    conn_id = kibo_connection()
+    airflow.wait_for_dag(PIPELINE)
+    emulator.reset_counters()
+    output = tmp_path / "out"
+
+    run_id = airflow.trigger(
+        PIPELINE, conf={"conn_id": conn_id, "accounts": [1001, 1002, 1999, 1003], "output_dir": str(output)}
+    )
+
+    final = airflow.wait_for_run(PIPELINE, run_id)
+    by_task = states(airflow, PIPELINE, run_id)
+    assert final == "success", by_task
+    assert by_task.pop("tenant.switch[2]") == "failed"
+    assert by_task.pop("tenant.wait[2]") == "upstream_failed"
+    assert by_task.pop("tenant.fetch[2]") == "upstream_failed"
+    assert set(by_task.values()) == {"success"}
+    log = airflow.task_log(PIPELINE, run_id, "tenant.switch", map_index=2)
+    assert "No access to Kibo developer account 1999" in log and "1001, 1002, 1003" in log
+    summary = airflow.xcom_value(PIPELINE, run_id, "summarise")
+    assert summary["failed"] == [1999]
+    assert {a["account_id"]: a["applications"] for a in summary["accounts"]} == {1001: 7, 1002: 3, 1003: 0}
+    written = json.loads((output / "1001.json").read_text())
+    assert len(written["applications"]) == 7
+    assert sorted(p.name for p in output.iterdir()) == ["1001.json", "1002.json", "1003.json"]
+    assert successful_logins(emulator) == 1
+    assert emulator.counters()["refresh"] <= 3, "at most one switch per account"
+
+
+def test_no_token_or_password_in_the_example_runs(airflow: AirflowDeployment, emulator: KiboEmulator):
+    secrets = emulator.issued_secrets()
+    assert PASSWORD in secrets
+    seen = {
+        "task log files": "\n".join(p.read_text(errors="replace") for p in airflow.task_log_dir.rglob("*") if p.is_file()),
+        "component logs": "\n".join(l for l in airflow.all_log_text().splitlines() if "Deliberately" not in l),
+        "variables": json.dumps(airflow.api("GET", "/api/v2/variables", params={"limit": 1000}).json()),
+        "connections": json.dumps(airflow.api("GET", "/api/v2/connections", params={"limit": 1000}).json()),
+        "xcom": json.dumps(airflow.api("GET", "/api/v2/dags/~/dagRuns/~/taskInstances/~/xcomEntries",
+                                       params={"limit": 1000}).json()),
+    }
+    leaks = {where: [s[:6] for s in secrets if s in text] for where, text in seen.items()}
+    assert leaks == {where: [] for where in seen}

@@ -1,0 +1,40 @@
+"""The example DAGs parse without import errors and say what they need."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "dags_examples"
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    try:  # Airflow 3.2+
+        from airflow.dag_processing.dagbag import DagBag
+
+        return DagBag(dag_folder=EXAMPLES)
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
+
+        return DagBag(dag_folder=EXAMPLES, include_examples=False)
+
+
+def test_example_dags_import_cleanly(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"kibo_ticket_rotation", "kibo_per_tenant_pipeline"}
+
+
+@pytest.mark.parametrize("dag_id", ["kibo_ticket_rotation", "kibo_per_tenant_pipeline"])
+def test_example_dags_document_their_connection(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+
+    assert "kibo_developer" in dag.doc_md
+    assert dag.params["conn_id"] == "kibo_developer_default"
+
+
+def test_rotation_refreshes_through_a_one_slot_pool(dagbag):
+    refresh = dagbag.dags["kibo_ticket_rotation"].get_task("refresh")
+
+    assert refresh.partial_kwargs["pool"] == "kibo_ticket_refresh"
