@@ -29,40 +29,55 @@ def connection(extra: Any = None, **fields: Any) -> Connection:
     return Connection(conn_id="kibo", conn_type="kibo_developer", extra=extra, **merged)
 
 
-@pytest.mark.parametrize(
-    ("conn", "field"),
-    [
-        (connection(extra="{not json"), "extra"),
-        (connection(extra=[1, 2]), "extra"),
-        (connection(extra={"refresh_margin": 60}), "extra.refresh_margin"),
-        (connection(extra={"refresh_margin_seconds": -5}), "extra.refresh_margin_seconds"),
-        (connection(extra={"refresh_margin_seconds": 0}), "extra.refresh_margin_seconds"),
-        (connection(extra={"refresh_margin_seconds": 99999}), "extra.refresh_margin_seconds"),
-        (connection(extra={"refresh_margin_seconds": "soon"}), "extra.refresh_margin_seconds"),
-        (connection(extra={"refresh_margin_seconds": True}), "extra.refresh_margin_seconds"),
-        (connection(extra={"request_timeout_seconds": 0}), "extra.request_timeout_seconds"),
-        (connection(extra={"request_timeout_seconds": 10_000}), "extra.request_timeout_seconds"),
-        (connection(extra={"developer_account_id": "acme"}), "extra.developer_account_id"),
-        (connection(extra={"developer_account_id": -3}), "extra.developer_account_id"),
-        (connection(extra={"developer_account_id": 1.5}), "extra.developer_account_id"),
-        (connection(extra={"verify_tls": 3}), "extra.verify_tls"),
-        (connection(extra={"refresh_token": 5}), "extra.refresh_token"),
-        (connection(extra={"seed_ticket": "{broken"}), "extra.seed_ticket"),
-        (connection(extra={"seed_ticket": SEED_WITHOUT_REFRESH_TOKEN}), "extra.seed_ticket"),
-        (connection(host=None), "host"),
-        (connection(host="http://kibo.example.com"), "host"),
-        (connection(host="ftp://home.mozu.com"), "host"),
-        (connection(login=None), "login"),
-        (connection(password=None), "password"),
-    ],
-)
-def test_invalid_connection_names_the_field(conn, field):
+BAD_INPUT = [
+    ({"extra": "{not json"}, "extra"),
+    ({"extra": [1, 2]}, "extra"),
+    ({"extra": {"refresh_margin": 60}}, "extra.refresh_margin"),
+    ({"extra": {"refresh_margin_seconds": -5}}, "extra.refresh_margin_seconds"),
+    ({"extra": {"refresh_margin_seconds": 0}}, "extra.refresh_margin_seconds"),
+    ({"extra": {"refresh_margin_seconds": 99999}}, "extra.refresh_margin_seconds"),
+    ({"extra": {"refresh_margin_seconds": "soon"}}, "extra.refresh_margin_seconds"),
+    ({"extra": {"refresh_margin_seconds": True}}, "extra.refresh_margin_seconds"),
+    ({"extra": {"request_timeout_seconds": 0}}, "extra.request_timeout_seconds"),
+    ({"extra": {"request_timeout_seconds": 10_000}}, "extra.request_timeout_seconds"),
+    ({"extra": {"developer_account_id": "acme"}}, "extra.developer_account_id"),
+    ({"extra": {"developer_account_id": -3}}, "extra.developer_account_id"),
+    ({"extra": {"developer_account_id": 1.5}}, "extra.developer_account_id"),
+    ({"extra": {"verify_tls": 3}}, "extra.verify_tls"),
+    ({"extra": {"refresh_token": 5}}, "extra.refresh_token"),
+    ({"extra": {"seed_ticket": "{broken"}}, "extra.seed_ticket"),
+    ({"extra": {"seed_ticket": SEED_WITHOUT_REFRESH_TOKEN}}, "extra.seed_ticket"),
+    ({"host": None}, "host"),
+    ({"host": "http://kibo.example.com"}, "host"),
+    ({"host": "ftp://home.mozu.com"}, "host"),
+    ({"login": None}, "login"),
+    ({"password": None}, "password"),
+]
+
+
+@pytest.mark.parametrize(("fields", "field"), BAD_INPUT)
+def test_invalid_connection_names_the_field(fields, field):
     with pytest.raises(KiboConfigError) as raised:
-        KiboConnectionConfig.from_connection(conn)
+        KiboConnectionConfig.from_connection(connection(**fields))
 
     assert raised.value.field == field
     assert field in str(raised.value)
     assert "pw" not in str(raised.value).replace(field, "")
+
+
+@pytest.mark.parametrize(("fields", "field"), BAD_INPUT)
+def test_invalid_connection_fails_before_any_call_and_writes_nothing(
+    monkeypatch, kibo_emulator, make_hook, conn_id, store, fields, field
+):
+    merged = {**GOOD, "host": kibo_emulator.base_url, **fields}
+    set_connection(monkeypatch, conn_id, **{k: v for k, v in merged.items() if v is not None})
+
+    with pytest.raises(KiboConfigError) as raised:
+        make_hook().get_ticket(1001)
+
+    assert raised.value.field == field
+    assert sum(kibo_emulator.counters().values()) == 0
+    assert store.read("1001") is None and store.read("latest") is None
 
 
 def test_seed_ticket_error_names_the_missing_key():
@@ -92,17 +107,6 @@ def test_defaults_follow_kibos_sdks():
     assert config.verify_tls is True
     assert config.default_account_id == 1001
     assert "pw" not in repr(config)
-
-
-def test_bad_connection_fails_before_any_call_and_writes_nothing(monkeypatch, kibo_emulator, make_hook, conn_id, store):
-    set_connection(monkeypatch, conn_id, host=kibo_emulator.base_url, login="dev@example.com", password="pw",
-                   extra={"refresh_margin_seconds": -1})
-
-    with pytest.raises(KiboConfigError):
-        make_hook().get_ticket()
-
-    assert sum(kibo_emulator.counters().values()) == 0
-    assert store.read("1001") is None
 
 
 def test_missing_account_everywhere_names_the_extra_field(monkeypatch, kibo_emulator, make_hook, conn_id):

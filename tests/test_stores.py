@@ -70,7 +70,8 @@ def test_unreadable_stored_ticket_counts_as_absent(airflow_db, caplog):
 def test_without_a_reachable_db_tickets_stay_in_memory_with_one_warning(tmp_path):
     env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/missing/dir/airflow.db"}
 
-    done = subprocess.run([sys.executable, "-c", MEMORY_FALLBACK], capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run([sys.executable, "-c", MEMORY_FALLBACK], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=env, check=True)
 
     assert "STORES MemoryTicketStore MemoryTicketStore True" in done.stdout
     assert done.stdout.count("not shared with other processes") == 1
