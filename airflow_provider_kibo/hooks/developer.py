@@ -92,6 +92,8 @@ class KiboDeveloperHook(BaseHook):
         self._store_override = store
         self._tickets: dict[int, KiboTicket] = {}
         self._sessions: dict[int, KiboSession] = {}
+        self.tickets_obtained = 0
+        """How many new tickets this hook got from Kibo (logins and refreshes) and stored."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kibo_conn_id={self.kibo_conn_id!r})"
@@ -215,12 +217,14 @@ class KiboDeveloperHook(BaseHook):
         account = self.account_id(developer_account_id)
         mandatory = max(self.config.refresh_margin, validate_min_valid_for(min_valid_for))
         advisory = mandatory + ADVISORY_REFRESH_HEADSTART
+        now = self.now()
         ticket = self._tickets.get(account)
-        if ticket is None or ticket.access_valid_for(self.now()) <= advisory:
+        if ticket is None or ticket.access_valid_for(now) <= advisory:
             ticket = self._freshest_stored(account, also=ticket)
-        if ticket is not None and ticket.access_valid_for(self.now()) > advisory:
+        valid_for = ticket.access_valid_for(now) if ticket is not None else timedelta.min
+        if valid_for > advisory:
             return self._remember(account, ticket)
-        if ticket is not None and ticket.access_valid_for(self.now()) > mandatory:
+        if valid_for > mandatory:
             with ticket_lock(self._lock_dir, self.kibo_conn_id, blocking=False) as locked:
                 if locked:
                     try:
@@ -295,7 +299,7 @@ class KiboDeveloperHook(BaseHook):
         """
         refused: set[str] = set()
         while len(refused) < MAX_REFRESH_ATTEMPTS:
-            source = self._freshest_refresh_source(exclude=refused)
+            source = self._freshest_refresh_source(account, exclude=refused)
             if source is None:
                 break
             try:
@@ -311,11 +315,15 @@ class KiboDeveloperHook(BaseHook):
                 refused.add(source)
         return self._create(account)
 
-    def _freshest_refresh_source(self, exclude: set[str]) -> str | None:
+    def _freshest_refresh_source(self, account: int, exclude: set[str]) -> str | None:
         """The refresh token of the newest ticket known for this Connection that is neither refused
         nor near expiry; the seed refresh token comes last, as its expiry is unknown."""
         now = self.now()
-        known = [t for t in self._known_tickets() if t.refresh_valid_for(now) > self.config.refresh_margin]
+        known = [
+            t
+            for t in [*self._known_tickets(), self._read(str(account))]
+            if t is not None and t.refresh_valid_for(now) > self.config.refresh_margin
+        ]
         known.sort(key=lambda t: (t.access_token_expires_at, t.refresh_token_expires_at), reverse=True)
         candidates = [t.refresh_token for t in known]
         if self.config.seed_refresh_token:
@@ -431,6 +439,7 @@ class KiboDeveloperHook(BaseHook):
     def _store_new(self, account: int, ticket: KiboTicket) -> KiboTicket:
         for slot in (str(account), LATEST_SLOT):
             self.store.write(slot, ticket)
+        self.tickets_obtained += 1
         return self._remember(account, ticket)
 
     def _remember(self, account: int, ticket: KiboTicket) -> KiboTicket:

@@ -59,12 +59,11 @@ class KiboRefreshTicketOperator(BaseOperator):
         return KiboDeveloperHook(self.kibo_conn_id, self.developer_account_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        before = self.hook.stored_ticket()
         if self.force_refresh:
             ticket = self.hook.refresh_ticket()
         else:
             ticket = self.hook.get_ticket(min_valid_for=self.min_valid_for)
-        refreshed = before is None or ticket.access_token != before.access_token
+        refreshed = self.hook.tickets_obtained > 0
         self.log.info(
             "%s the ticket of Kibo developer account %s (%s); valid until %s",
             "Refreshed" if refreshed else "Reused",

@@ -939,6 +939,13 @@ class AirflowDeployment:
             f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances", "task_instances"
         )
 
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """``{task_id: state}`` of a run; mapped task instances as ``task_id[map_index]``."""
+        return {
+            ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else ""): ti["state"]
+            for ti in self.task_instances(dag_id, run_id)
+        }
+
     def _ti_path(self, dag_id: str, run_id: str, task_id: str) -> str:
         return f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}"
 

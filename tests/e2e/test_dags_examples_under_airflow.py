@@ -13,12 +13,6 @@ ROTATION = "kibo_ticket_rotation"
 PIPELINE = "kibo_per_tenant_pipeline"
 
 
-def states(airflow: AirflowDeployment, dag_id: str, run_id: str) -> dict[str, str]:
-    return {
-        ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else ""): ti["state"]
-        for ti in airflow.task_instances(dag_id, run_id)
-    }
-
 
 def successful_logins(emulator: KiboEmulator) -> int:
     return emulator.status_counts()["create"].get(200, 0)
@@ -35,7 +29,7 @@ def test_rotation_refreshes_each_account_once_through_the_pool(
     run_id = airflow.trigger(ROTATION, conf={"conn_id": conn_id, "accounts": [1002, 1003, 1001]})
 
     assert airflow.wait_for_run(ROTATION, run_id) == "success"
-    assert set(states(airflow, ROTATION, run_id).values()) == {"success"}
+    assert set(airflow.task_states(ROTATION, run_id).values()) == {"success"}
     refreshed = [airflow.xcom_value(ROTATION, run_id, "refresh", map_index=i) for i in range(3)]
     assert [r["account_id"] for r in refreshed] == [1001, 1002, 1003]
     assert successful_logins(emulator) == 1
@@ -62,7 +56,7 @@ def test_per_tenant_pipeline_isolates_the_inaccessible_account(
     )
 
     final = airflow.wait_for_run(PIPELINE, run_id)
-    by_task = states(airflow, PIPELINE, run_id)
+    by_task = airflow.task_states(PIPELINE, run_id)
     assert final == "success", by_task
     assert by_task.pop("tenant.switch[2]") == "failed"
     assert by_task.pop("tenant.wait[2]") == "upstream_failed"

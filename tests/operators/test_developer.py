@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -75,3 +76,13 @@ def test_building_the_operator_touches_nothing(kibo_emulator):
 
     assert operator.template_fields == ("developer_account_id", "kibo_conn_id")
     assert sum(kibo_emulator.counters().values()) == 0
+
+
+def test_concurrent_switches_to_one_account_refresh_it_once(conn_id, kibo_emulator):
+    kibo_emulator.inject("create", "latency", seconds=0.5)  # keep the first one busy while the others wait
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        summaries = list(pool.map(lambda _: switch(conn_id, developer_account_id=1002), range(4)))
+
+    assert [s["refreshed"] for s in summaries].count(True) == 1
+    assert kibo_emulator.counters()["create"] == 1
+    assert {s["access_token_expires_at"] for s in summaries} == {summaries[0]["access_token_expires_at"]}
