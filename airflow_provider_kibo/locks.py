@@ -17,6 +17,9 @@ from airflow_provider_kibo.errors import KiboLockTimeout
 DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "airflow-provider-kibo-locks"
 LOCK_WAIT_SECONDS = 300.0
 """Longest wait for another process's refresh: enough for one with all its retries."""
+LOCK_POLL_SECONDS = 0.01
+"""How often a waiting process tries the file lock; waiters queue behind one another after a
+refresh, so this bounds how long each of them waits for its turn."""
 
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
@@ -43,7 +46,7 @@ def ticket_lock(lock_dir: Path, name: str, *, blocking: bool = True) -> Iterator
         lock_dir.mkdir(parents=True, exist_ok=True)
         file_lock = filelock.FileLock(lock_dir / _file_name(name), thread_local=False)
         try:
-            file_lock.acquire(timeout=LOCK_WAIT_SECONDS if blocking else 0)
+            file_lock.acquire(timeout=LOCK_WAIT_SECONDS if blocking else 0, poll_interval=LOCK_POLL_SECONDS)
         except filelock.Timeout:
             if blocking:
                 raise KiboLockTimeout(_timeout_message(name)) from None
