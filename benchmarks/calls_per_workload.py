@@ -6,7 +6,7 @@ Variable store, calling ``get_ticket()`` and one ``GET`` of the applications. Th
 moves 144 s before each run. The baseline logs in (``POST``) in every task run, as a provider
 without a shared ticket would. Run once with kept and once with rotating refresh tokens.
 
-Run: ``.venv/bin/python benchmarks/calls_per_workload.py``
+Run: ``python3 scripts/dev.py bench calls_per_workload.py``
 """
 
 from __future__ import annotations

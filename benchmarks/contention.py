@@ -10,7 +10,7 @@ worker must then wait for one refresh. Printed per K: refreshes and creates the 
 floor is 1 refresh, 0 creates), failures, and the median, p99 and max wait of all calls, and how
 many calls took over 10 ms (about one per worker: the call that met the expiry).
 
-Run: ``.venv/bin/python benchmarks/contention.py [K ...]`` (default 2 8 32)
+Run: ``python3 scripts/dev.py bench contention.py [K ...]`` (default 2 8 32)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ emptied (untimed) before each hook sample, as a new task process starts with few
 each refresh masks three new strings (and, with the Variable store, airflow-core masks each new
 ticket JSON it reads), so a long-lived process pays more per refresh as it goes.
 
-Run: ``.venv/bin/python benchmarks/hook_overhead.py``
+Run: ``python3 scripts/dev.py bench hook_overhead.py``
 """
 
 from __future__ import annotations

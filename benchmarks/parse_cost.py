@@ -5,11 +5,10 @@ HTTP provider.
 Each figure is the median over fresh interpreters of ``time.perf_counter()`` around
 ``import MODULE`` done right after ``import airflow.sdk`` (which every DAG file pays anyway, and
 which is timed in the same interpreters as the baseline). Targets run round-robin, so machine noise
-spreads over all of them. ``apache-airflow-providers-http`` is only a baseline here: install it into
-the venv by hand (``.venv/bin/python -m pip install apache-airflow-providers-http``); without it
-its row is skipped.
+spreads over all of them. ``apache-airflow-providers-http`` is only a baseline here (the ``bench``
+extra installs it); without it its row is skipped.
 
-Run: ``.venv/bin/python benchmarks/parse_cost.py [RUNS]`` (default 15 interpreters per module)
+Run: ``python3 scripts/dev.py bench parse_cost.py [RUNS]`` (default 15 interpreters per module)
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """
 Run every benchmark, one subprocess each with this interpreter, and print their output.
 
-Run: ``.venv/bin/python benchmarks/run_all.py`` (``python3 scripts/dev.py test`` or ``demo`` creates
-the venv). The HTTP provider baseline of ``parse_cost.py`` needs
-``.venv/bin/python -m pip install apache-airflow-providers-http`` once. Exits non-zero if a
-benchmark failed or ran over its time limit.
+Run: ``python3 scripts/dev.py bench``. Exits non-zero if a benchmark failed or ran over its time
+limit.
 """
 
 from __future__ import annotations
