@@ -65,7 +65,9 @@ def test_invalid_connection_names_the_field(fields, field):
     assert "pw" not in str(raised.value).replace(field, "")
 
 
-@pytest.mark.parametrize(("fields", "field"), BAD_INPUT)
+# Extra that is not a JSON object cannot travel in an AIRFLOW_CONN_* variable on every Airflow (3.1
+# refuses to load such a Connection at all), so those cases are covered above only.
+@pytest.mark.parametrize(("fields", "field"), [c for c in BAD_INPUT if isinstance(c[0].get("extra", {}), dict)])
 def test_invalid_connection_fails_before_any_call_and_writes_nothing(
     monkeypatch, kibo_emulator, make_hook, conn_id, store, fields, field
 ):
