@@ -57,8 +57,10 @@ def main() -> int:
             data = json.loads(result.read_text())
             print(f"{account:>8}  {data['account_name']:<18} {len(data['applications']):>12}  "
                   f"{data['ticket_valid_until']}")
+        elif f"No access to Kibo developer account {account}" in log_file.read_text():
+            print(f"{account:>8}  (the user has no access: its switch task failed, the others went on)")
         else:
-            print(f"{account:>8}  {'(no access: its switch task failed, the others went on)':<50}")
+            print(f"{account:>8}  (its pipeline failed; see the Airflow output below)")
     logins = calls["create"].get(200, 0)
     switches = calls["refresh"].get(200, 0)
     pages = sum(calls["apppackages"].values())

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from airflow_provider_kibo.errors import KiboAccountAccessError, KiboApiError, KiboAuthError
+from airflow_provider_kibo.errors import KiboAccountAccessError, KiboAuthError
 from airflow_provider_kibo.hooks.developer import ADVISORY_REFRESH_HEADSTART
 from airflow_provider_kibo.stores import LATEST_SLOT
 from tests.support import EMAIL, PASSWORD, set_connection
