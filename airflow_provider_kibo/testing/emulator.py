@@ -180,8 +180,13 @@ class KiboEmulator:
         """Answers per route and status; status 0 means the connection was dropped."""
         return self._state.status_counts()
 
+    def calls(self) -> list[dict[str, str | None]]:
+        """Every Kibo request since the last reset, oldest first: ``{"route": ..., "user": ...}``, where
+        ``user`` is the e-mail address of the user whose password or token it carried, or ``None``."""
+        return self._state.calls()
+
     def reset_counters(self) -> None:
-        """Zero :meth:`counters` and :meth:`status_counts`."""
+        """Zero :meth:`counters` and :meth:`status_counts`, and empty :meth:`calls`."""
         self._state.reset_counters()
 
     def inject(self, route: str, kind: str, *, times: int = 1, status: int | None = None,

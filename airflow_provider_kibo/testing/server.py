@@ -11,7 +11,8 @@ Kibo routes (counted, faultable, delayed by ``latency``):
 
 Control routes (JSON bodies; never counted, faulted or delayed):
 
-- ``GET /_emulator/counters``, ``POST /_emulator/counters/reset``, ``GET /_emulator/status_counts``
+- ``GET /_emulator/counters``, ``POST /_emulator/counters/reset``, ``GET /_emulator/status_counts``,
+  ``GET /_emulator/calls`` (each Kibo request: its route and the user whose credential it carried)
 - ``GET /_emulator/clock``, ``POST /_emulator/clock`` ``{"advance_seconds": x}``
 - ``POST /_emulator/faults`` ``{"route", "kind", "times", "status", "retry_after", "seconds"}``,
   ``POST /_emulator/faults/clear``
@@ -236,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(error, {"Allow": allowed})
             return
         self._route = route
-        state.record_request(route)
+        state.record_request(route, self._credential_owner(route))
         fault = state.next_fault(route)
         if fault is not None and self._apply_fault(fault):
             return
@@ -267,6 +268,29 @@ class _Handler(BaseHTTPRequestHandler):
         if seconds > 0:
             self.server.stopping.wait(seconds)
 
+    def _credential_owner(self, route: str) -> str | None:
+        """The user whose e-mail address or token this request carries (``None`` if nobody's)."""
+        state = self.server.state
+        try:
+            body = self._json_body()
+        except KiboError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        if route == "create":
+            return state.credential_owner(email=body.get("emailAddress") or body.get("userName"))
+        if route == "refresh":
+            return state.credential_owner(token=body.get("refreshToken"))
+        if route == "delete":
+            return state.credential_owner(token=self._query.get("refreshtoken"))
+        return state.credential_owner(token=self._bearer_token())
+
+    def _bearer_token(self) -> str | None:
+        scheme, _, value = self.headers.get("Authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        claims = self.headers.get("x-vol-user-claims", "").strip()
+        return claims or None
+
     def _kibo_create(self) -> None:
         body = self._json_body()
         if not isinstance(body, dict):
@@ -287,12 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200)
 
     def _kibo_apppackages(self) -> None:
-        token = None
-        scheme, _, value = self.headers.get("Authorization", "").strip().partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            token = value.strip()
-        elif self.headers.get("x-vol-user-claims"):
-            token = self.headers["x-vol-user-claims"].strip()
+        token = self._bearer_token()
         start = _int_param(self._query, "startIndex", 0)
         size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
         assert start is not None and size is not None
@@ -311,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif action == ("POST", "/counters/reset"):
                 state.reset_counters()
                 result = state.counters()
+            elif action == ("GET", "/calls"):
+                result = state.calls()
             elif action == ("GET", "/status_counts"):
                 result = {r: {str(s): n for s, n in c.items()} for r, c in state.status_counts().items()}
             elif action in (("GET", "/clock"), ("POST", "/clock")):

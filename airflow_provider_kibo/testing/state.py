@@ -126,6 +126,7 @@ class EmulatorState:
         self._secrets: set[str] = {u.password for u in self.users}
         self._faults: list[Fault] = []
         self._counters: dict[str, int] = {}
+        self._calls: list[dict[str, str | None]] = []
         self._status_counts: dict[str, dict[int, int]] = {}
         self.reset_counters()
         self.access_token_lifetime = 0.0
@@ -178,10 +179,34 @@ class EmulatorState:
                     "latency": self.latency}
 
     # ----------------------------------------------------------------- counters
-    def record_request(self, route: str) -> None:
-        """Count one request received on ``route``."""
+    def record_request(self, route: str, user: str | None = None) -> None:
+        """Count one request received on ``route``, and log whose credential it carried.
+
+        :param route: The route name.
+        :param user: The e-mail address of the user whose password or token the request carried.
+        """
         with self._lock:
             self._counters[route] += 1
+            self._calls.append({"route": route, "user": user})
+
+    def credential_owner(self, *, email: Any = None, token: Any = None) -> str | None:
+        """The e-mail address of the user a login e-mail address or an issued token belongs to.
+
+        Revoked and expired tokens still have their owner; unknown ones have none.
+
+        :param email: An ``emailAddress`` sent to log in.
+        :param token: A refresh, access or JWT access token.
+        """
+        with self._lock:
+            if isinstance(email, str) and (user := self._by_email.get(email.lower())) is not None:
+                return user.email
+            grant = (self._refresh.get(token) or self._access.get(token)) if isinstance(token, str) else None
+            return grant.user.email if grant is not None else None
+
+    def calls(self) -> list[dict[str, str | None]]:
+        """Return every Kibo request since the last reset, oldest first: its route and its user."""
+        with self._lock:
+            return [dict(call) for call in self._calls]
 
     def record_status(self, route: str, status: int) -> None:
         """Count one answer with ``status`` on ``route`` (:data:`DROPPED` for a dropped one)."""
@@ -200,10 +225,11 @@ class EmulatorState:
             return {route: dict(counts) for route, counts in self._status_counts.items()}
 
     def reset_counters(self) -> None:
-        """Zero the request counters and the status counts."""
+        """Zero the request counters and the status counts, and empty the call log."""
         with self._lock:
             self._counters = dict.fromkeys(ROUTES, 0)
             self._status_counts = {route: {} for route in ROUTES}
+            self._calls = []
 
     # ------------------------------------------------------------------- faults
     def inject(self, route: str, kind: str, *, times: int = 1, status: int | None = None,

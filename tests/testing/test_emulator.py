@@ -64,7 +64,7 @@ def apps(emu: KiboEmulator, token: str | None, *, header: str = "bearer",
 
 def control(emu: KiboEmulator, path: str, body: Any = None) -> requests.Response:
     url = f"{emu.base_url}/_emulator/{path}"
-    if body is None and path in ("counters", "clock", "config", "status_counts"):
+    if body is None and path in ("counters", "calls", "clock", "config", "status_counts"):
         return requests.get(url, timeout=5)
     return requests.post(url, json=body if body is not None else {}, timeout=5)
 
@@ -510,6 +510,28 @@ def test_reset_counters_zeroes_counters_and_status_counts(kibo_emulator: KiboEmu
     kibo_emulator.reset_counters()
     assert kibo_emulator.counters() == {"create": 0, "refresh": 0, "delete": 0, "apppackages": 0}
     assert kibo_emulator.status_counts() == {"create": {}, "refresh": {}, "delete": {}, "apppackages": {}}
+
+
+def test_calls_name_the_user_whose_password_or_token_each_request_carried(make_emulator) -> None:
+    other = EmulatorUser("other@example.com", "other-password", [EmulatorAccount(2001, "Other")])
+    emu = make_emulator((*DEMO_USERS, other))
+    ticket = login(emu)
+    create(emu, email="OTHER@example.com", password="wrong")
+    refresh(emu, ticket, 1002)
+    apps(emu, ticket["jwtAccessToken"])
+    apps(emu, ticket["accessToken"], header="claims")
+    apps(emu, "not-a-token")
+    requests.delete(emu.base_url + TICKETS, params={"refreshToken": ticket["refreshToken"]}, timeout=5)
+    refresh(emu, ticket)  # a revoked token still has its owner
+
+    expected = [{"route": "create", "user": EMAIL}, {"route": "create", "user": "other@example.com"},
+                {"route": "refresh", "user": EMAIL}, {"route": "apppackages", "user": EMAIL},
+                {"route": "apppackages", "user": EMAIL}, {"route": "apppackages", "user": None},
+                {"route": "delete", "user": EMAIL}, {"route": "refresh", "user": EMAIL}]
+    assert emu.calls() == expected
+    assert control(emu, "calls").json() == expected
+    emu.reset_counters()
+    assert emu.calls() == []
 
 
 def test_http_counters_match_python_and_control_routes_are_not_counted(kibo_emulator: KiboEmulator) -> None:
