@@ -82,6 +82,8 @@ with DAG(
     @task(trigger_rule="all_done")
     def summarise(results, params=None) -> dict:
         """Applications per account, and the accounts whose pipeline failed."""
+        if isinstance(results, dict):  # Airflow 3.3 hands over the one result of a mapping that had one success
+            results = [results]
         done = {r["account_id"]: r for r in results if r}
         failed = [a for a in dict.fromkeys(params["accounts"]) if a not in done]
         for result in done.values():
