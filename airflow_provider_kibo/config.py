@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import json
 from datetime import timedelta
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_kibo.errors import KiboConfigError
+from airflow_provider_kibo.identity import KiboIdentity
 from airflow_provider_kibo.ticket import KiboTicket, TicketFormatError
 
 if TYPE_CHECKING:
@@ -65,6 +67,15 @@ class KiboConnectionConfig:
     seed_refresh_token: str | None
     airflow_api_conn_id: str | None
 
+    @functools.cached_property
+    def identity(self) -> KiboIdentity:
+        """Whom this Connection logs in as: its tickets are issued to this identity and to no other."""
+        login = self.email or (self.seed_ticket.user_email if self.seed_ticket else None)
+        if login:
+            return KiboIdentity.of(self.base_url, login)
+        seed = self.seed_refresh_token or (self.seed_ticket.refresh_token if self.seed_ticket else "")
+        return KiboIdentity.of_refresh_token(self.base_url, seed)
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """The secret strings the Connection holds, for masking."""
@@ -89,6 +100,12 @@ class KiboConnectionConfig:
         password = conn.password or None
         if password and not email:
             raise KiboConfigError("login", "put the Kibo user's email address here")
+        if seed_ticket and email and seed_ticket.user_email and seed_ticket.user_email.lower() != email.lower():
+            raise KiboConfigError(
+                "extra.seed_ticket",
+                f"was issued to {seed_ticket.user_email}, not to the login {email}: "
+                "put a ticket of that user there, or remove it",
+            )
         if not password and not (seed_ticket or seed_refresh_token):
             raise KiboConfigError(
                 "password",
@@ -151,6 +168,20 @@ def validate_account_id(value: Any, field: str) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise KiboConfigError(field, f"must be a positive integer developer account id, not {value!r}")
+    return value
+
+
+def validate_flag(value: Any, field: str) -> bool:
+    """
+    Return a yes/no option as a bool, accepting ``"true"`` and ``"false"`` (templated values arrive as text).
+
+    :param value: the value given
+    :param field: where it came from, for the error message
+    """
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise KiboConfigError(field, f"must be true or false, not {value!r}")
     return value
 
 

@@ -16,6 +16,8 @@ from airflow_provider_kibo.ticket import KiboTicket
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
+    from airflow_provider_kibo.identity import KiboIdentity
+
 log = logging.getLogger(__name__)
 
 TICKETS_EXTRA_KEY = "tickets"
@@ -114,7 +116,7 @@ class ConnectionTicketStore:
     def write(self, slot: str, ticket: KiboTicket) -> None:
         conn_type, extra = self._extra()
         tickets = self._tickets(extra)
-        tickets[slot] = ticket.to_api()
+        tickets[slot] = ticket.to_stored()
         self._patch(conn_type, {**extra, TICKETS_EXTRA_KEY: tickets})
 
     def delete(self, slot: str) -> None:
@@ -164,16 +166,19 @@ class WriteBackStore:
 
     :param connection: the Connection write-back store
     :param variables: the Variable store (or the memory one outside Airflow)
+    :param identity: the Connection's identity: of the two tickets in a slot, one issued to it wins
+        over one issued to anybody else, however long that one lasts
     """
 
-    def __init__(self, connection: TicketStore, variables: TicketStore) -> None:
+    def __init__(self, connection: TicketStore, variables: TicketStore, identity: KiboIdentity) -> None:
         self._connection = connection
         self._variables = variables
+        self._identity = identity
         self.description = f"{connection.description}, else {variables.description}"
 
     def read(self, slot: str) -> KiboTicket | None:
         found = [t for t in (self._connection.read(slot), self._variables.read(slot)) if t is not None]
-        return max(found, key=lambda t: t.access_token_expires_at, default=None)
+        return max(found, key=lambda t: (t.issued_to == self._identity, t.access_token_expires_at), default=None)
 
     def write(self, slot: str, ticket: KiboTicket) -> None:
         try:

@@ -1,8 +1,9 @@
 """
 Where tickets live between tasks: Airflow Variables, or process memory as a last resort.
 
-A store keeps Kibo's ticket JSON under a *slot* of one Connection: a developer account id, or
-:data:`LATEST_SLOT` for the ticket issued last, whose refresh token is the freshest known.
+A store keeps Kibo's ticket JSON, with the identity it was issued to, under a *slot* of one
+Connection: a developer account id, or :data:`LATEST_SLOT` for the ticket issued last, whose refresh
+token is the freshest known.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import threading
 from typing import Any, Protocol
 
+from airflow_provider_kibo.identity import normalise_base_url
 from airflow_provider_kibo.ticket import KiboTicket, TicketFormatError
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ def decode_ticket(raw: Any, where: str) -> KiboTicket | None:
     if raw in (None, ""):
         return None
     try:
-        return KiboTicket.from_api(json.loads(raw) if isinstance(raw, str) else raw)
+        return KiboTicket.from_stored(json.loads(raw) if isinstance(raw, str) else raw)
     except (ValueError, TicketFormatError) as err:
         log.warning("Ignoring the unreadable Kibo ticket in %s: %s", where, err)
         return None
@@ -93,7 +95,7 @@ class VariableTicketStore:
             from airflow.models import Variable
         Variable.set(
             self.key(slot),
-            json.dumps(ticket.to_api()),
+            json.dumps(ticket.to_stored()),
             description=f"Kibo developer auth ticket of Connection {self.conn_id}, kept by airflow-provider-kibo",
         )
 
@@ -124,6 +126,18 @@ class MemoryTicketStore:
     def delete(self, slot: str) -> None:
         with self._guard:
             self._tickets.pop(slot, None)
+
+    def delete_issued_by(self, base_url: str) -> int:
+        """
+        Remove the tickets a Kibo host issued; return how many.
+
+        :param base_url: the host, as :func:`~airflow_provider_kibo.identity.normalise_base_url` gives it
+        """
+        with self._guard:
+            slots = [s for s, t in self._tickets.items() if t.issued_to and t.issued_to.base_url == base_url]
+            for slot in slots:
+                del self._tickets[slot]
+        return len(slots)
 
 
 _memory_stores: dict[str, MemoryTicketStore] = {}
@@ -162,3 +176,30 @@ def _metadata_db_reachable() -> bool:
     except Exception:  # any failure means: not usable from here
         return False
     return True
+
+
+def delete_tickets_issued_by(base_url: str) -> int:
+    """
+    Remove the tickets a Kibo host issued from every store this process reaches outside a task: the
+    Variables of the metadata DB (when reachable) and process memory. Return how many were removed.
+
+    The emulator's pytest fixture calls it, so a test leaves no ticket behind.
+
+    :param base_url: the Kibo host, e.g. an emulator's ``base_url``
+    """
+    host = normalise_base_url(base_url)
+    with _memory_stores_guard:
+        memory = list(_memory_stores.values())
+    removed = sum(store.delete_issued_by(host) for store in memory)
+    if _metadata_db_reachable():
+        from airflow.models import Variable
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            for variable in session.scalars(select(Variable).where(Variable.key.startswith(f"{VARIABLE_PREFIX}__"))):
+                ticket = decode_ticket(variable.val, f"Variable {variable.key}")
+                if ticket is not None and ticket.issued_to is not None and ticket.issued_to.base_url == host:
+                    session.delete(variable)
+                    removed += 1
+    return removed

@@ -8,6 +8,11 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_kibo.identity import KiboIdentity
+
+ISSUED_TO_KEY = "issuedTo"
+"""The key the provider adds to Kibo's ticket JSON when it stores a ticket: whom it was issued to."""
+
 
 class TicketFormatError(ValueError):
     """A ticket document lacks a field or holds a value of the wrong kind; the message names it."""
@@ -19,7 +24,8 @@ class KiboTicket:
     A Kibo developer auth ticket for one developer account.
 
     Build it with :meth:`from_api` from Kibo's ``DeveloperAdminUserAuthTicket`` JSON and turn it back
-    with :meth:`to_api`; stores keep that JSON. ``repr`` and ``str`` show no token.
+    with :meth:`to_api`. Stores keep that JSON plus ``issuedTo``, the identity the ticket was issued
+    to (:meth:`to_stored`, :meth:`from_stored`). ``repr`` and ``str`` show no token.
     """
 
     account_id: int
@@ -32,6 +38,7 @@ class KiboTicket:
     refresh_token_expires_at: datetime
     user_id: str | None
     document: dict[str, Any] = dataclasses.field(compare=False, hash=False)
+    issued_to: KiboIdentity | None = None
 
     @classmethod
     def from_api(cls, document: Any) -> KiboTicket:
@@ -65,9 +72,40 @@ class KiboTicket:
             document=document,
         )
 
+    @classmethod
+    def from_stored(cls, document: Any) -> KiboTicket:
+        """
+        Parse a stored ticket: Kibo's JSON with ``issuedTo`` (absent in tickets stored before it existed).
+
+        :param document: the decoded stored JSON
+        :raises TicketFormatError: naming the first missing or malformed field
+        """
+        ticket = cls.from_api(document)
+        return dataclasses.replace(ticket, issued_to=KiboIdentity.from_json(document.get(ISSUED_TO_KEY)))
+
     def to_api(self) -> dict[str, Any]:
         """Return the ticket as Kibo's JSON, as received."""
-        return self.document
+        return {k: v for k, v in self.document.items() if k != ISSUED_TO_KEY}
+
+    def to_stored(self) -> dict[str, Any]:
+        """Return the ticket as stores keep it: ``issuedTo`` first, then Kibo's JSON."""
+        issued_to = {ISSUED_TO_KEY: self.issued_to.to_json()} if self.issued_to else {}
+        return {**issued_to, **self.to_api()}
+
+    def issued(self, identity: KiboIdentity) -> KiboTicket:
+        """
+        This ticket, marked as issued to ``identity``.
+
+        :param identity: the Kibo user and host that obtained it
+        """
+        return dataclasses.replace(self, issued_to=identity)
+
+    @property
+    def user_email(self) -> str | None:
+        """The email address of the user Kibo issued the ticket to, when the ticket says."""
+        user = self.document.get("user")
+        email = user.get("emailAddress") if isinstance(user, dict) else None
+        return email if isinstance(email, str) and email else None
 
     @property
     def bearer_token(self) -> str:
@@ -96,13 +134,15 @@ class KiboTicket:
             "refresh_token_expires_at": self.refresh_token_expires_at.isoformat(),
             "available_account_ids": list(self.available_account_ids),
             "user_id": self.user_id,
+            "issued_to": str(self.issued_to) if self.issued_to else None,
         }
 
     def __repr__(self) -> str:
         return (
             f"KiboTicket(account_id={self.account_id}, account_name={self.account_name!r}, "
             f"access_token_expires_at={self.access_token_expires_at.isoformat()}, "
-            f"refresh_token_expires_at={self.refresh_token_expires_at.isoformat()})"
+            f"refresh_token_expires_at={self.refresh_token_expires_at.isoformat()}, "
+            f"issued_to={str(self.issued_to) if self.issued_to else None!r})"
         )
 
     __str__ = __repr__

@@ -38,3 +38,12 @@ def test_rotation_refreshes_through_a_one_slot_pool(dagbag):
     refresh = dagbag.dags["kibo_ticket_rotation"].get_task("refresh")
 
     assert refresh.partial_kwargs["pool"] == "kibo_ticket_refresh"
+
+
+def test_rotation_does_a_full_credential_rotation_only_when_asked(dagbag):
+    dag = dagbag.dags["kibo_ticket_rotation"]
+    rotate = dag.get_task("rotate_credentials")
+
+    assert dag.params["full_credential_rotation"] is False
+    assert rotate.force_login == "{{ params.full_credential_rotation }}"
+    assert rotate.downstream_task_ids == {"refresh"}

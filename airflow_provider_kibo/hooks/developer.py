@@ -23,6 +23,7 @@ from airflow_provider_kibo.errors import (
     KiboError,
 )
 from airflow_provider_kibo.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_kibo.identity import KiboIdentity
 from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR, ticket_lock
 from airflow_provider_kibo.session import KiboBearerAuth, KiboSession
 from airflow_provider_kibo.stores import LATEST_SLOT, TicketStore, variable_or_memory_store
@@ -92,6 +93,8 @@ class KiboDeveloperHook(BaseHook):
         self._store_override = store
         self._tickets: dict[int, KiboTicket] = {}
         self._sessions: dict[int, KiboSession] = {}
+        self._saw_other_identity = False
+        self._warned_unbound = False
         self.tickets_obtained = 0
         """How many new tickets this hook got from Kibo (logins and refreshes) and stored."""
 
@@ -169,7 +172,17 @@ class KiboDeveloperHook(BaseHook):
 
         api_conn = self.get_connection(self.config.airflow_api_conn_id)
         api = AirflowApiClient.from_connection(api_conn, timeout=self.config.request_timeout)
-        return WriteBackStore(ConnectionTicketStore(self.kibo_conn_id, api), variables)
+        return WriteBackStore(ConnectionTicketStore(self.kibo_conn_id, api), variables, self.identity)
+
+    @property
+    def identity(self) -> KiboIdentity:
+        """Whom the Connection logs in as; only tickets issued to this identity are used."""
+        return self.config.identity
+
+    @functools.cached_property
+    def _seed_ticket(self) -> KiboTicket | None:
+        seed = self.config.seed_ticket
+        return seed.issued(self.identity) if seed else None
 
     @functools.cached_property
     def _auth_transport(self) -> KiboTransport:
@@ -281,6 +294,48 @@ class KiboDeveloperHook(BaseHook):
             self._tickets.pop(account, None)
         log.info("Logged out the Kibo ticket of developer account %s", account)
 
+    def force_login(self, developer_account_id: int | str | None = None) -> KiboTicket:
+        """
+        Log in with the Connection's email address and password now, store the new ticket, and log out
+        every earlier ticket of the Connection (and its seeds): a full credential rotation.
+
+        The earlier tickets are logged out only once the login succeeded, so a wrong password leaves
+        them as they were.
+
+        :param developer_account_id: the account; defaults to the hook's, else the Connection's
+        :raises KiboConfigError: when the Connection has no password
+        """
+        account = self.account_id(developer_account_id)
+        if not self.config.password:
+            raise KiboConfigError("password", "logging in again needs the Kibo user's password in the Connection")
+        with self._locked():
+            earlier = self._stored_slots()
+            ticket = self._store_new(account, self._create(account))
+            self._retire(earlier, keep={str(account), LATEST_SLOT}, seeds=True)
+        log.info("Logged in to Kibo again for developer account %s and logged out the earlier tickets", account)
+        return ticket
+
+    def revoke_all_tickets(self) -> None:
+        """
+        End every session of the Connection now: log out every stored ticket (of every account and
+        whoever it was issued to) and the Connection's seeds, and remove them from the store.
+
+        The next call logs in with the password (or fails with :class:`KiboAuthError` when the
+        Connection has none).
+
+        :raises KiboApiError: when Kibo did not log out every session; the tickets are removed all the same
+        """
+        with self._locked():
+            stored = self._stored_slots()
+            failed = self._retire(stored, keep=set(), seeds=True)
+            self._tickets.clear()
+        if failed:
+            raise KiboApiError(
+                f"Could not log out {failed} Kibo session(s) of Connection {self.kibo_conn_id} (see the warnings "
+                "above); they stay valid until their refresh tokens expire"
+            )
+        log.info("Logged out the %d stored Kibo tickets of Connection %s", len(stored), self.kibo_conn_id)
+
     def _locked(self) -> AbstractContextManager[bool]:
         return ticket_lock(self._lock_dir, self.kibo_conn_id)
 
@@ -332,19 +387,35 @@ class KiboDeveloperHook(BaseHook):
 
     def _known_tickets(self) -> list[KiboTicket]:
         """Every ticket of this Connection within reach: stored (latest first), remembered, seeded."""
-        found = [self._read(LATEST_SLOT), *self._tickets.values(), self.config.seed_ticket]
+        found = [self._read(LATEST_SLOT), *self._tickets.values(), self._seed_ticket]
         return [t for t in found if t is not None]
 
     def _freshest_stored(self, account: int, also: KiboTicket | None = None) -> KiboTicket | None:
         """The ticket for the account that lasts longest, among the store, the seed and ``also``."""
         found = [
             t
-            for t in (self._read(str(account)), also, self.config.seed_ticket)
+            for t in (self._read(str(account)), also, self._seed_ticket)
             if t is not None and t.account_id == account
         ]
         return max(found, key=lambda t: t.access_token_expires_at, default=None)
 
     def _read(self, slot: str) -> KiboTicket | None:
+        """The ticket in a slot when it was issued to the Connection's identity; any other counts as absent."""
+        ticket = self._read_any(slot)
+        if ticket is None or ticket.issued_to == self.identity:
+            return ticket
+        self._saw_other_identity = True
+        if ticket.issued_to is None and not self._warned_unbound:
+            self._warned_unbound = True
+            log.warning(
+                "The Kibo tickets of Connection %s in %s were stored by an earlier version of the provider, "
+                "which did not record whom they were issued to; they are replaced by new ones",
+                self.kibo_conn_id,
+                self.store.description,
+            )
+        return None
+
+    def _read_any(self, slot: str) -> KiboTicket | None:
         ticket = self.store.read(slot)
         if ticket is not None:
             _mask(ticket.secrets)
@@ -429,6 +500,7 @@ class KiboDeveloperHook(BaseHook):
                 "Kibo answered with an incomplete ticket", api_message=str(err), correlation_id=correlation_id
             ) from None
         _mask(ticket.secrets)
+        ticket = ticket.issued(self.identity)
         if account is not None and ticket.account_id != account:
             raise KiboApiError(
                 f"Kibo answered with a ticket for account {ticket.account_id} instead of {account}",
@@ -437,10 +509,85 @@ class KiboDeveloperHook(BaseHook):
         return ticket
 
     def _store_new(self, account: int, ticket: KiboTicket) -> KiboTicket:
+        """Under the lock: store a ticket just issued, first retiring what other identities left behind."""
+        if self._saw_other_identity:
+            self._saw_other_identity = False
+            stale = {slot: t for slot, t in self._stored_slots().items() if t.issued_to != self.identity}
+            self._retire(stale, keep=set(), seeds=False)
         for slot in (str(account), LATEST_SLOT):
             self.store.write(slot, ticket)
         self.tickets_obtained += 1
         return self._remember(account, ticket)
+
+    def _log_out(self, refresh_tokens: dict[str, KiboIdentity]) -> int:
+        """
+        ``DELETE`` each refresh token at the host of the identity it was issued to; return how many
+        could not be logged out, each with a warning.
+
+        :param refresh_tokens: the refresh tokens, with whom they were issued to
+        """
+        failed = 0
+        for token, identity in refresh_tokens.items():
+            transport = (
+                self._auth_transport
+                if identity.base_url == self.identity.base_url
+                else self._transport(KiboSession(identity.base_url, timeout=self.config.request_timeout,
+                                                 verify=self.config.verify_tls))
+            )
+            try:
+                transport.request("DELETE", AUTH_TICKETS_ENDPOINT, params={"refreshToken": token})
+            except KiboError as err:
+                failed += 1
+                log.warning("Could not log out a Kibo ticket issued to %s: %s", identity, err)
+        return failed
+
+    def _stored_slots(self) -> dict[str, KiboTicket]:
+        """
+        Every ticket stored for the Connection, whoever it was issued to: the latest, and those of each
+        account that a stored ticket, this hook or the Connection names.
+        """
+        found: dict[str, KiboTicket] = {}
+        pending = [LATEST_SLOT, *map(str, self._tickets)]
+        if self.config.default_account_id is not None:
+            pending.append(str(self.config.default_account_id))
+        while pending:
+            slot = pending.pop()
+            if slot in found or (ticket := self._read_any(slot)) is None:
+                continue
+            found[slot] = ticket
+            pending.extend(str(a) for a in (ticket.account_id, *ticket.available_account_ids))
+        return found
+
+    def _retire(self, tickets: dict[str, KiboTicket], *, keep: set[str], seeds: bool) -> int:
+        """
+        Under the lock: log out stored tickets (and with ``seeds`` the Connection's seeds too), and
+        empty their slots except those in ``keep``; return how many refresh tokens could not be
+        logged out (each with a warning).
+
+        A ticket is logged out at the host of the identity it was issued to; one stored without its
+        identity (by an earlier version) is only removed, as nothing says which host may see its
+        refresh token.
+
+        :param tickets: the tickets by slot, as :meth:`_stored_slots` found them
+        :param keep: slots not to empty (they already hold a new ticket)
+        :param seeds: log out the Connection's seed ticket and seed refresh token too
+        """
+        refresh_tokens = {t.refresh_token: t.issued_to for t in tickets.values() if t.issued_to is not None}
+        if seeds:
+            seed_tokens = (self._seed_ticket.refresh_token if self._seed_ticket else None, self.config.seed_refresh_token)
+            refresh_tokens.update((token, self.identity) for token in seed_tokens if token)
+        failed = self._log_out(refresh_tokens)
+        for slot in tickets.keys() - keep:
+            self.store.delete(slot)
+        others = sorted({str(t.issued_to) for t in tickets.values() if t.issued_to not in (None, self.identity)})
+        if others:
+            log.info(
+                "Connection %s now logs in as %s; logged out and removed the Kibo tickets issued to %s",
+                self.kibo_conn_id,
+                self.identity,
+                ", ".join(others),
+            )
+        return failed
 
     def _remember(self, account: int, ticket: KiboTicket) -> KiboTicket:
         self._tickets[account] = ticket

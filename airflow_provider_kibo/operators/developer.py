@@ -24,16 +24,20 @@ class KiboRefreshTicketOperator(BaseOperator):
 
     The stored ticket for the account is reused when it stays valid for ``min_valid_for``;
     otherwise (or with ``force_refresh``) a new one is obtained and stored for downstream tasks.
-    Returns a summary without any secret: account id and name, expiries, available accounts, user id
-    and whether it refreshed.
+    With ``force_login`` it logs in with the Connection's current password and logs out every earlier
+    ticket of the Connection: a full credential rotation. Returns a summary without any secret:
+    account id and name, expiries, available accounts, user id, whom the ticket was issued to and
+    whether it refreshed.
 
     :param developer_account_id: the developer account (templated); defaults to the Connection's
     :param kibo_conn_id: the ``kibo_developer`` Connection (templated)
     :param force_refresh: refresh even when the stored ticket is still good
+    :param force_login: log in with the password and log out every earlier ticket (templated: a
+        template may render ``"True"`` or ``"False"``)
     :param min_valid_for: how long the ticket must stay valid at least
     """
 
-    template_fields: Sequence[str] = ("developer_account_id", "kibo_conn_id")
+    template_fields: Sequence[str] = ("developer_account_id", "kibo_conn_id", "force_login")
     ui_color = "#f5e7d8"
 
     def __init__(
@@ -42,6 +46,7 @@ class KiboRefreshTicketOperator(BaseOperator):
         developer_account_id: int | str | None = None,
         kibo_conn_id: str = "kibo_developer_default",
         force_refresh: bool = False,
+        force_login: bool | str = False,
         min_valid_for: timedelta = DEFAULT_MIN_VALID_FOR,
         **kwargs: Any,
     ) -> None:
@@ -49,6 +54,7 @@ class KiboRefreshTicketOperator(BaseOperator):
         self.developer_account_id = developer_account_id
         self.kibo_conn_id = kibo_conn_id
         self.force_refresh = force_refresh
+        self.force_login = force_login
         self.min_valid_for = min_valid_for
 
     @cached_property
@@ -59,14 +65,19 @@ class KiboRefreshTicketOperator(BaseOperator):
         return KiboDeveloperHook(self.kibo_conn_id, self.developer_account_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if self.force_refresh:
-            ticket = self.hook.refresh_ticket()
+        from airflow_provider_kibo.config import validate_flag
+
+        if validate_flag(self.force_login, "force_login"):
+            ticket, action = self.hook.force_login(), "Logged in again for"
+        elif self.force_refresh:
+            ticket, action = self.hook.refresh_ticket(), "Refreshed the ticket of"
         else:
             ticket = self.hook.get_ticket(min_valid_for=self.min_valid_for)
+            action = "Refreshed the ticket of" if self.hook.tickets_obtained else "Reused the ticket of"
         refreshed = self.hook.tickets_obtained > 0
         self.log.info(
-            "%s the ticket of Kibo developer account %s (%s); valid until %s",
-            "Refreshed" if refreshed else "Reused",
+            "%s Kibo developer account %s (%s); valid until %s",
+            action,
             ticket.account_id,
             ticket.account_name,
             ticket.access_token_expires_at.isoformat(),

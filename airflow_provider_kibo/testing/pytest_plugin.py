@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from airflow_provider_kibo.stores import delete_tickets_issued_by
 from airflow_provider_kibo.testing.emulator import KiboEmulator
 from airflow_provider_kibo.testing.models import DEMO_USERS
 
@@ -25,7 +26,11 @@ from airflow_provider_kibo.testing.models import DEMO_USERS
 def kibo_emulator() -> Iterator[KiboEmulator]:
     """A started :class:`KiboEmulator` with :data:`DEMO_USERS`, stopped after the test.
 
-    Function-scoped: every test gets fresh tokens, counters, faults, clock and settings.
+    Function-scoped: every test gets fresh tokens, counters, faults, clock and settings, and its own
+    tickets: the emulator's port is new for each test, so tickets it issued are bound to a host no
+    other test's Connection names, and they are removed after the test from the Variables of the
+    metadata DB (when reachable) and from process memory.
     """
     with KiboEmulator(DEMO_USERS) as emulator:
         yield emulator
+        delete_tickets_issued_by(emulator.base_url)

@@ -43,6 +43,29 @@ def test_rotation_refreshes_each_account_once_through_the_pool(
     assert not any(airflow.xcom_value(ROTATION, again, "refresh", map_index=i)["refreshed"] for i in range(3))
 
 
+def test_rotation_with_full_credential_rotation_logs_in_and_logs_out_the_earlier_tickets(
+    airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection
+):
+    conn_id = kibo_connection()
+    airflow.api("POST", "/api/v2/pools", json={"name": "kibo_ticket_refresh", "slots": 1})
+    airflow.wait_for_dag(ROTATION)
+    usual = airflow.trigger(ROTATION, conf={"conn_id": conn_id, "accounts": [1002]})
+    assert airflow.wait_for_run(ROTATION, usual) == "success"
+    emulator.reset_counters()
+    again = airflow.trigger(ROTATION, conf={"conn_id": conn_id, "accounts": [1002]})
+    assert airflow.wait_for_run(ROTATION, again) == "success"
+    assert sum(emulator.counters().values()) == 0, "off by default: fresh tickets are left alone"
+
+    full = airflow.trigger(ROTATION, conf={"conn_id": conn_id, "accounts": [1002], "full_credential_rotation": True})
+
+    assert airflow.wait_for_run(ROTATION, full) == "success"
+    assert set(airflow.task_states(ROTATION, full).values()) == {"success"}
+    assert airflow.xcom_value(ROTATION, full, "rotate_credentials")["account_id"] == 1001
+    assert successful_logins(emulator) == 1
+    assert emulator.counters()["delete"] == 1, "the earlier login's refresh token is logged out"
+    assert emulator.counters()["refresh"] == 1, "1002's earlier ticket was removed, so it is switched again"
+
+
 def test_per_tenant_pipeline_isolates_the_inaccessible_account(
     airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection, tmp_path: Path
 ):

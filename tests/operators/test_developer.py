@@ -56,6 +56,28 @@ def test_force_refresh_always_refreshes(conn_id, kibo_emulator):
     assert kibo_emulator.counters()["refresh"] == 1
 
 
+def test_force_login_logs_in_and_logs_out_the_earlier_tickets(conn_id, kibo_emulator):
+    switch(conn_id, developer_account_id=1002)
+    kibo_emulator.reset_counters()
+
+    summary = switch(conn_id, developer_account_id=1002, force_login=True)
+
+    assert summary["refreshed"] is True
+    assert summary["issued_to"] == f"developer@example.com at {kibo_emulator.base_url}"
+    assert kibo_emulator.counters() == {"create": 1, "refresh": 0, "delete": 1, "apppackages": 0}
+    assert switch(conn_id, developer_account_id=1002)["refreshed"] is False
+
+
+def test_force_login_takes_the_text_a_template_renders(conn_id, kibo_emulator):
+    switch(conn_id)
+
+    assert switch(conn_id, force_login="False")["refreshed"] is False
+    assert switch(conn_id, force_login="True")["refreshed"] is True
+    assert kibo_emulator.counters()["create"] == 2
+    with pytest.raises(KiboConfigError, match="'force_login': must be true or false, not 'yes'"):
+        switch(conn_id, force_login="yes")
+
+
 def test_an_inaccessible_account_fails_the_task_without_retries(conn_id, kibo_emulator):
     with pytest.raises(KiboAccountAccessError) as raised:
         switch(conn_id, developer_account_id=1999)
@@ -74,7 +96,7 @@ def test_a_bad_min_valid_for_names_the_argument(conn_id):
 def test_building_the_operator_touches_nothing(kibo_emulator):
     operator = KiboRefreshTicketOperator(task_id="switch", kibo_conn_id="does_not_exist", developer_account_id=7)
 
-    assert operator.template_fields == ("developer_account_id", "kibo_conn_id")
+    assert operator.template_fields == ("developer_account_id", "kibo_conn_id", "force_login")
     assert sum(kibo_emulator.counters().values()) == 0
 
 
