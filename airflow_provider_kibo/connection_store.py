@@ -11,7 +11,7 @@ import requests
 
 from airflow_provider_kibo.errors import KiboConfigError, KiboTicketStoreError
 from airflow_provider_kibo.stores import TicketStore, decode_ticket
-from airflow_provider_kibo.ticket import KiboTicket
+from airflow_provider_kibo.ticket import KiboAuthTicket
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -109,11 +109,11 @@ class ConnectionTicketStore:
         self._api = api
         self.description = f"extra.{TICKETS_EXTRA_KEY} of Connection {conn_id} (via {api.base_url})"
 
-    def read(self, slot: str) -> KiboTicket | None:
+    def read(self, slot: str) -> KiboAuthTicket | None:
         tickets = self._tickets(self._extra()[1])
         return decode_ticket(tickets.get(slot), f"Connection {self.conn_id} extra.{TICKETS_EXTRA_KEY}.{slot}")
 
-    def write(self, slot: str, ticket: KiboTicket) -> None:
+    def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         conn_type, extra = self._extra()
         tickets = self._tickets(extra)
         tickets[slot] = ticket.to_stored()
@@ -176,11 +176,11 @@ class WriteBackStore:
         self._identity = identity
         self.description = f"{connection.description}, else {variables.description}"
 
-    def read(self, slot: str) -> KiboTicket | None:
+    def read(self, slot: str) -> KiboAuthTicket | None:
         found = [t for t in (self._connection.read(slot), self._variables.read(slot)) if t is not None]
         return max(found, key=lambda t: (t.issued_to == self._identity, t.access_token_expires_at), default=None)
 
-    def write(self, slot: str, ticket: KiboTicket) -> None:
+    def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         try:
             self._connection.write(slot, ticket)
         except (KiboTicketStoreError, requests.RequestException) as err:

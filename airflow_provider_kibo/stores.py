@@ -15,7 +15,7 @@ import threading
 from typing import Any, Protocol
 
 from airflow_provider_kibo.identity import normalise_base_url
-from airflow_provider_kibo.ticket import KiboTicket, TicketFormatError
+from airflow_provider_kibo.ticket import KiboAuthTicket, TicketFormatError, ticket_from_stored
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,10 @@ class TicketStore(Protocol):
 
     description: str
 
-    def read(self, slot: str) -> KiboTicket | None:
+    def read(self, slot: str) -> KiboAuthTicket | None:
         """The ticket in ``slot``, or ``None``."""
 
-    def write(self, slot: str, ticket: KiboTicket) -> None:
+    def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         """Put ``ticket`` in ``slot``."""
 
     def delete(self, slot: str) -> None:
@@ -44,7 +44,7 @@ def running_in_task() -> bool:
     return hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS")
 
 
-def decode_ticket(raw: Any, where: str) -> KiboTicket | None:
+def decode_ticket(raw: Any, where: str) -> KiboAuthTicket | None:
     """
     Parse a stored ticket; a damaged one counts as absent, so a good ticket is fetched instead.
 
@@ -54,7 +54,7 @@ def decode_ticket(raw: Any, where: str) -> KiboTicket | None:
     if raw in (None, ""):
         return None
     try:
-        return KiboTicket.from_stored(json.loads(raw) if isinstance(raw, str) else raw)
+        return ticket_from_stored(json.loads(raw) if isinstance(raw, str) else raw)
     except (ValueError, TicketFormatError) as err:
         log.warning("Ignoring the unreadable Kibo ticket in %s: %s", where, err)
         return None
@@ -77,7 +77,7 @@ class VariableTicketStore:
         """The Variable name of a slot."""
         return f"{VARIABLE_PREFIX}__{self.conn_id}__{slot}"
 
-    def read(self, slot: str) -> KiboTicket | None:
+    def read(self, slot: str) -> KiboAuthTicket | None:
         if self._in_task:
             from airflow.sdk import Variable
 
@@ -88,7 +88,7 @@ class VariableTicketStore:
             raw = Variable.get(self.key(slot), default_var=None)
         return decode_ticket(raw, f"Variable {self.key(slot)}")
 
-    def write(self, slot: str, ticket: KiboTicket) -> None:
+    def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         if self._in_task:
             from airflow.sdk import Variable
         else:
@@ -96,7 +96,7 @@ class VariableTicketStore:
         Variable.set(
             self.key(slot),
             json.dumps(ticket.to_stored()),
-            description=f"Kibo developer auth ticket of Connection {self.conn_id}, kept by airflow-provider-kibo",
+            description=f"Kibo auth ticket of Connection {self.conn_id}, kept by airflow-provider-kibo",
         )
 
     def delete(self, slot: str) -> None:
@@ -112,14 +112,14 @@ class MemoryTicketStore:
 
     def __init__(self) -> None:
         self.description = "this process's memory (not shared with other processes)"
-        self._tickets: dict[str, KiboTicket] = {}
+        self._tickets: dict[str, KiboAuthTicket] = {}
         self._guard = threading.Lock()
 
-    def read(self, slot: str) -> KiboTicket | None:
+    def read(self, slot: str) -> KiboAuthTicket | None:
         with self._guard:
             return self._tickets.get(slot)
 
-    def write(self, slot: str, ticket: KiboTicket) -> None:
+    def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         with self._guard:
             self._tickets[slot] = ticket
 

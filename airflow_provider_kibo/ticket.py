@@ -1,10 +1,10 @@
-"""``KiboTicket``: an immutable developer auth ticket that never shows its tokens."""
+"""Kibo auth tickets as immutable values that never show their tokens: developer and tenant tickets."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import pendulum
 
@@ -13,24 +13,33 @@ from airflow_provider_kibo.identity import KiboIdentity
 ISSUED_TO_KEY = "issuedTo"
 """The key the provider adds to Kibo's ticket JSON when it stores a ticket: whom it was issued to."""
 
+T = TypeVar("T", bound="KiboAuthTicket")
+
 
 class TicketFormatError(ValueError):
     """A ticket document lacks a field or holds a value of the wrong kind; the message names it."""
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class KiboTicket:
+class KiboAuthTicket:
     """
-    A Kibo developer auth ticket for one developer account.
+    A Kibo auth ticket of a user, scoped to one developer account or one tenant (its *scope*).
 
-    Build it with :meth:`from_api` from Kibo's ``DeveloperAdminUserAuthTicket`` JSON and turn it back
-    with :meth:`to_api`. Stores keep that JSON plus ``issuedTo``, the identity the ticket was issued
-    to (:meth:`to_stored`, :meth:`from_stored`). ``repr`` and ``str`` show no token.
+    Build it with :meth:`from_api` from Kibo's ticket JSON and turn it back with :meth:`to_api`.
+    Stores keep that JSON plus ``issuedTo``, the identity the ticket was issued to
+    (:meth:`to_stored`, :meth:`from_stored`). ``repr`` and ``str`` show no token.
     """
 
-    account_id: int
-    account_name: str | None
-    available_account_ids: tuple[int, ...]
+    SCOPE: ClassVar[str]
+    """What a ticket is scoped to, as named in summaries: ``account`` or ``tenant``."""
+    SCOPE_KEY: ClassVar[str]
+    """The key of the scope in Kibo's JSON."""
+    AVAILABLE_KEY: ClassVar[str]
+    """The key of the scopes the user may switch to in Kibo's JSON."""
+
+    scope_id: int
+    scope_name: str | None
+    available_scope_ids: tuple[int, ...]
     access_token: str
     jwt_access_token: str | None
     access_token_expires_at: datetime
@@ -41,28 +50,28 @@ class KiboTicket:
     issued_to: KiboIdentity | None = None
 
     @classmethod
-    def from_api(cls, document: Any) -> KiboTicket:
+    def from_api(cls: type[T], document: Any) -> T:
         """
         Parse Kibo's ticket JSON.
 
-        :param document: the decoded JSON of a ``DeveloperAdminUserAuthTicket``
+        :param document: the decoded JSON of the ticket
         :raises TicketFormatError: naming the first missing or malformed field
         """
         if not isinstance(document, dict):
             raise TicketFormatError("a ticket must be a JSON object")
-        account = document.get("account")
-        if not isinstance(account, dict) or not isinstance(account.get("id"), int):
-            raise TicketFormatError("'account.id' must be an integer")
-        available = document.get("availableAccounts") or []
+        scope = document.get(cls.SCOPE_KEY)
+        if not isinstance(scope, dict) or not isinstance(scope.get("id"), int):
+            raise TicketFormatError(f"'{cls.SCOPE_KEY}.id' must be an integer")
+        available = document.get(cls.AVAILABLE_KEY) or []
         if not isinstance(available, list) or not all(
             isinstance(a, dict) and isinstance(a.get("id"), int) for a in available
         ):
-            raise TicketFormatError("'availableAccounts' must be a list of accounts with integer ids")
+            raise TicketFormatError(f"'{cls.AVAILABLE_KEY}' must be a list of {cls.SCOPE}s with integer ids")
         user = document.get("user") or {}
         return cls(
-            account_id=account["id"],
-            account_name=account.get("name"),
-            available_account_ids=tuple(a["id"] for a in available),
+            scope_id=scope["id"],
+            scope_name=scope.get("name"),
+            available_scope_ids=tuple(a["id"] for a in available),
             access_token=_required_str(document, "accessToken"),
             jwt_access_token=document.get("jwtAccessToken") or None,
             access_token_expires_at=_required_time(document, "accessTokenExpiration"),
@@ -73,7 +82,7 @@ class KiboTicket:
         )
 
     @classmethod
-    def from_stored(cls, document: Any) -> KiboTicket:
+    def from_stored(cls: type[T], document: Any) -> T:
         """
         Parse a stored ticket: Kibo's JSON with ``issuedTo`` (absent in tickets stored before it existed).
 
@@ -92,7 +101,7 @@ class KiboTicket:
         issued_to = {ISSUED_TO_KEY: self.issued_to.to_json()} if self.issued_to else {}
         return {**issued_to, **self.to_api()}
 
-    def issued(self, identity: KiboIdentity) -> KiboTicket:
+    def issued(self: T, identity: KiboIdentity) -> T:
         """
         This ticket, marked as issued to ``identity``.
 
@@ -128,24 +137,86 @@ class KiboTicket:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description without any secret, for XCom and logs."""
         return {
-            "account_id": self.account_id,
-            "account_name": self.account_name,
+            f"{self.SCOPE}_id": self.scope_id,
+            f"{self.SCOPE}_name": self.scope_name,
             "access_token_expires_at": self.access_token_expires_at.isoformat(),
             "refresh_token_expires_at": self.refresh_token_expires_at.isoformat(),
-            "available_account_ids": list(self.available_account_ids),
+            f"available_{self.SCOPE}_ids": list(self.available_scope_ids),
             "user_id": self.user_id,
             "issued_to": str(self.issued_to) if self.issued_to else None,
         }
 
     def __repr__(self) -> str:
         return (
-            f"KiboTicket(account_id={self.account_id}, account_name={self.account_name!r}, "
+            f"{type(self).__name__}({self.SCOPE}_id={self.scope_id}, {self.SCOPE}_name={self.scope_name!r}, "
             f"access_token_expires_at={self.access_token_expires_at.isoformat()}, "
             f"refresh_token_expires_at={self.refresh_token_expires_at.isoformat()}, "
             f"issued_to={str(self.issued_to) if self.issued_to else None!r})"
         )
 
     __str__ = __repr__
+
+
+class KiboTicket(KiboAuthTicket):
+    """A Kibo developer auth ticket (``DeveloperAdminUserAuthTicket``) for one developer account."""
+
+    SCOPE = "account"
+    SCOPE_KEY = "account"
+    AVAILABLE_KEY = "availableAccounts"
+
+    @property
+    def account_id(self) -> int:
+        """The developer account the ticket is for."""
+        return self.scope_id
+
+    @property
+    def account_name(self) -> str | None:
+        """That account's name."""
+        return self.scope_name
+
+    @property
+    def available_account_ids(self) -> tuple[int, ...]:
+        """The developer accounts the user may switch to."""
+        return self.available_scope_ids
+
+
+class KiboTenantTicket(KiboAuthTicket):
+    """A Kibo admin-user auth ticket (``TenantAdminUserAuthTicket``) for one tenant."""
+
+    SCOPE = "tenant"
+    SCOPE_KEY = "tenant"
+    AVAILABLE_KEY = "availableTenants"
+
+    @property
+    def tenant_id(self) -> int:
+        """The tenant the ticket is for."""
+        return self.scope_id
+
+    @property
+    def tenant_name(self) -> str | None:
+        """That tenant's name."""
+        return self.scope_name
+
+    @property
+    def available_tenant_ids(self) -> tuple[int, ...]:
+        """The tenants the user may switch to."""
+        return self.available_scope_ids
+
+    @property
+    def domain(self) -> str | None:
+        """The tenant's host, where its APIs answer (e.g. ``t12345.sandbox.mozu.com``)."""
+        domain = self.document[self.SCOPE_KEY].get("domain")
+        return domain if isinstance(domain, str) and domain else None
+
+    @property
+    def site_ids(self) -> tuple[int, ...]:
+        """The ids of the tenant's sites."""
+        sites = self.document[self.SCOPE_KEY].get("sites") or []
+        return tuple(s["id"] for s in sites if isinstance(s, dict) and isinstance(s.get("id"), int))
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description without any secret, for XCom and logs: with the tenant's domain and sites."""
+        return {**super().summary(), "domain": self.domain, "site_ids": list(self.site_ids)}
 
 
 def _required_str(document: dict[str, Any], key: str) -> str:
@@ -168,3 +239,14 @@ def _required_time(document: dict[str, Any], key: str) -> datetime:
     utc = parsed.astimezone(timezone.utc)
     # A plain datetime: pendulum's arithmetic is several times slower, and expiry checks are hot.
     return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=timezone.utc)
+
+
+def ticket_from_stored(document: Any) -> KiboAuthTicket:
+    """
+    Parse a stored ticket of either kind: a tenant ticket names its ``tenant``, a developer one its ``account``.
+
+    :param document: the decoded stored JSON
+    :raises TicketFormatError: naming the first missing or malformed field
+    """
+    kind = KiboTenantTicket if isinstance(document, dict) and KiboTenantTicket.SCOPE_KEY in document else KiboTicket
+    return kind.from_stored(document)

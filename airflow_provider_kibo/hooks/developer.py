@@ -2,54 +2,49 @@
 
 from __future__ import annotations
 
-import functools
-import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
-from airflow.sdk import BaseHook
 
-from airflow_provider_kibo.config import KiboConnectionConfig, validate_account_id, validate_min_valid_for
-from airflow_provider_kibo.errors import (
-    KiboAccountAccessError,
-    KiboApiError,
-    KiboAuthError,
-    KiboConfigError,
-    KiboError,
-)
+from airflow_provider_kibo.config import validate_account_id
+from airflow_provider_kibo.errors import KiboAccountAccessError, KiboConfigError, KiboError
 from airflow_provider_kibo.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_kibo.identity import KiboIdentity
-from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR, ticket_lock
-from airflow_provider_kibo.session import KiboBearerAuth, KiboSession
-from airflow_provider_kibo.stores import LATEST_SLOT, TicketStore, variable_or_memory_store
-from airflow_provider_kibo.ticket import KiboTicket, TicketFormatError
-from airflow_provider_kibo.transport import DEFAULT_RETRY_POLICY, KiboTransport, RetryPolicy
+from airflow_provider_kibo.hooks.base import (
+    ADVISORY_REFRESH_HEADSTART,
+    DEFAULT_PAGE_SIZE,
+    MAX_REFRESH_ATTEMPTS,
+    KiboTicketHook,
+    TicketKind,
+    utcnow,
+)
+from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR
+from airflow_provider_kibo.session import KiboSession
+from airflow_provider_kibo.stores import TicketStore
+from airflow_provider_kibo.ticket import KiboTicket
+from airflow_provider_kibo.transport import DEFAULT_RETRY_POLICY, RetryPolicy
 
-if TYPE_CHECKING:
-    from airflow.sdk import Connection
-
-log = logging.getLogger(__name__)
+__all__ = ["ADVISORY_REFRESH_HEADSTART", "AUTH_TICKETS_ENDPOINT", "MAX_REFRESH_ATTEMPTS", "KiboDeveloperHook"]
 
 AUTH_TICKETS_ENDPOINT = "/platform/developer/authtickets"
-ADVISORY_REFRESH_HEADSTART = timedelta(minutes=2)
-"""Before the refresh margin (the mandatory window) comes an advisory window this much longer: in it
-one caller refreshes ahead while every other caller goes on with the still-valid ticket."""
-MAX_REFRESH_ATTEMPTS = 3
-"""Distinct refresh tokens tried before logging in with the password; more means a race with other
-workers that keeps rotating them, and the password settles it."""
-DEFAULT_PAGE_SIZE = 100
+
+DEVELOPER_TICKETS = TicketKind(
+    ticket_class=KiboTicket,
+    auth_endpoint=AUTH_TICKETS_ENDPOINT,
+    logout_endpoint=AUTH_TICKETS_ENDPOINT,
+    scope_param="developerAccountId",
+    scope_label="developer account",
+    slot_prefix="",
+    access_error=KiboAccountAccessError,
+    uses_seeds=True,
+)
+"""Developer tickets: one per developer account, in the slots ``<account id>`` and ``latest``."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class KiboDeveloperHook(BaseHook):
+class KiboDeveloperHook(KiboTicketHook[KiboTicket]):
     """
     Keeps the Kibo developer auth ticket of a ``kibo_developer`` Connection and calls Kibo with it.
 
@@ -71,35 +66,24 @@ class KiboDeveloperHook(BaseHook):
     default_conn_name = "kibo_developer_default"
     conn_type = "kibo_developer"
     hook_name = "Kibo Developer"
+    kind = DEVELOPER_TICKETS
 
     def __init__(
         self,
         kibo_conn_id: str = default_conn_name,
         developer_account_id: int | str | None = None,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         lock_dir: Path | str = DEFAULT_LOCK_DIR,
         retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         sleep: Callable[[float], None] = time.sleep,
         store: TicketStore | None = None,
     ) -> None:
-        super().__init__()
-        self.kibo_conn_id = kibo_conn_id
+        super().__init__(
+            kibo_conn_id, clock=clock, lock_dir=lock_dir, retry_policy=retry_policy, sleep=sleep, store=store
+        )
         self.developer_account_id = developer_account_id
-        self._clock = clock
-        self._lock_dir = Path(lock_dir)
-        self._retry_policy = retry_policy
-        self._sleep = sleep
-        self._store_override = store
-        self._tickets: dict[int, KiboTicket] = {}
         self._sessions: dict[int, KiboSession] = {}
-        self._saw_other_identity = False
-        self._warned_unbound = False
-        self.tickets_obtained = 0
-        """How many new tickets this hook got from Kibo (logins and refreshes) and stored."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(kibo_conn_id={self.kibo_conn_id!r})"
 
     # -- Connection form (Airflow 3.1; 3.2+ reads the same fields from get_provider_info) ----------
 
@@ -138,63 +122,6 @@ class KiboDeveloperHook(BaseHook):
             "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
         }
 
-    # -- configuration, read on first use ---------------------------------------------------------
-
-    @functools.cached_property
-    def config(self) -> KiboConnectionConfig:
-        """The validated Connection; its secrets are registered for masking."""
-        config = self.config_from(self.get_connection(self.kibo_conn_id))
-        _mask(config.secrets)
-        return config
-
-    @staticmethod
-    def config_from(conn: Connection) -> KiboConnectionConfig:
-        """
-        Validate a Connection without touching Kibo.
-
-        :param conn: a ``kibo_developer`` Connection
-        """
-        return KiboConnectionConfig.from_connection(conn)
-
-    @functools.cached_property
-    def store(self) -> TicketStore:
-        """Where this hook reads and writes tickets."""
-        if self._store_override is not None:
-            return self._store_override
-        variables = variable_or_memory_store(self.kibo_conn_id)
-        if not self.config.airflow_api_conn_id:
-            return variables
-        from airflow_provider_kibo.connection_store import (
-            AirflowApiClient,
-            ConnectionTicketStore,
-            WriteBackStore,
-        )
-
-        api_conn = self.get_connection(self.config.airflow_api_conn_id)
-        api = AirflowApiClient.from_connection(api_conn, timeout=self.config.request_timeout)
-        return WriteBackStore(ConnectionTicketStore(self.kibo_conn_id, api), variables, self.identity)
-
-    @property
-    def identity(self) -> KiboIdentity:
-        """Whom the Connection logs in as; only tickets issued to this identity are used."""
-        return self.config.identity
-
-    @functools.cached_property
-    def _seed_ticket(self) -> KiboTicket | None:
-        seed = self.config.seed_ticket
-        return seed.issued(self.identity) if seed else None
-
-    @functools.cached_property
-    def _auth_transport(self) -> KiboTransport:
-        return self._transport(self._new_session())
-
-    def _new_session(self) -> KiboSession:
-        config = self.config
-        return KiboSession(config.base_url, timeout=config.request_timeout, verify=config.verify_tls)
-
-    def _transport(self, session: KiboSession) -> KiboTransport:
-        return KiboTransport(session, retry_policy=self._retry_policy, sleep=self._sleep)
-
     def account_id(self, developer_account_id: int | str | None = None) -> int:
         """
         The developer account a call means: the one given, else the hook's, else the Connection's.
@@ -212,9 +139,8 @@ class KiboDeveloperHook(BaseHook):
             )
         return self.config.default_account_id
 
-    def now(self) -> datetime:
-        """The hook's clock: the current UTC time."""
-        return self._clock()
+    def _home_scope(self) -> int | None:
+        return self.config.default_account_id
 
     # -- the ticket lifecycle ---------------------------------------------------------------------
 
@@ -227,32 +153,7 @@ class KiboDeveloperHook(BaseHook):
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         :param min_valid_for: how long the access token must stay valid at least
         """
-        account = self.account_id(developer_account_id)
-        mandatory = max(self.config.refresh_margin, validate_min_valid_for(min_valid_for))
-        advisory = mandatory + ADVISORY_REFRESH_HEADSTART
-        now = self.now()
-        ticket = self._tickets.get(account)
-        if ticket is None or ticket.access_valid_for(now) <= advisory:
-            ticket = self._freshest_stored(account, also=ticket)
-        valid_for = ticket.access_valid_for(now) if ticket is not None else timedelta.min
-        if valid_for > advisory:
-            return self._remember(account, ticket)
-        if valid_for > mandatory:
-            with ticket_lock(self._lock_dir, self.kibo_conn_id, blocking=False) as locked:
-                if locked:
-                    try:
-                        return self._renew_locked(account, valid_beyond=advisory)
-                    except KiboError as err:
-                        log.warning(
-                            "Refreshing ahead the Kibo ticket of account %s failed (%s); "
-                            "the current one is valid until %s",
-                            account,
-                            err,
-                            ticket.access_token_expires_at.isoformat(),
-                        )
-            return self._remember(account, ticket)
-        with self._locked():
-            return self._renew_locked(account, valid_beyond=mandatory)
+        return self._get_ticket(self.account_id(developer_account_id), min_valid_for)
 
     def stored_ticket(self, developer_account_id: int | str | None = None) -> KiboTicket | None:
         """
@@ -270,9 +171,7 @@ class KiboDeveloperHook(BaseHook):
 
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         """
-        account = self.account_id(developer_account_id)
-        with self._locked():
-            return self._store_new(account, self._obtain(account))
+        return self._refresh_ticket(self.account_id(developer_account_id))
 
     def revoke_ticket(self, developer_account_id: int | str | None = None) -> None:
         """
@@ -280,19 +179,7 @@ class KiboDeveloperHook(BaseHook):
 
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         """
-        account = self.account_id(developer_account_id)
-        with self._locked():
-            ticket = self._freshest_stored(account)
-            if ticket is not None:
-                self._auth_transport.request(
-                    "DELETE", AUTH_TICKETS_ENDPOINT, params={"refreshToken": ticket.refresh_token}
-                )
-                latest = self._read(LATEST_SLOT)
-                if latest is not None and latest.refresh_token == ticket.refresh_token:
-                    self.store.delete(LATEST_SLOT)
-            self.store.delete(str(account))
-            self._tickets.pop(account, None)
-        log.info("Logged out the Kibo ticket of developer account %s", account)
+        self._revoke_ticket(self.account_id(developer_account_id))
 
     def force_login(self, developer_account_id: int | str | None = None) -> KiboTicket:
         """
@@ -305,293 +192,7 @@ class KiboDeveloperHook(BaseHook):
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         :raises KiboConfigError: when the Connection has no password
         """
-        account = self.account_id(developer_account_id)
-        if not self.config.password:
-            raise KiboConfigError("password", "logging in again needs the Kibo user's password in the Connection")
-        with self._locked():
-            earlier = self._stored_slots()
-            ticket = self._store_new(account, self._create(account))
-            self._retire(earlier, keep={str(account), LATEST_SLOT}, seeds=True)
-        log.info("Logged in to Kibo again for developer account %s and logged out the earlier tickets", account)
-        return ticket
-
-    def revoke_all_tickets(self) -> None:
-        """
-        End every session of the Connection now: log out every stored ticket (of every account and
-        whoever it was issued to) and the Connection's seeds, and remove them from the store.
-
-        The next call logs in with the password (or fails with :class:`KiboAuthError` when the
-        Connection has none).
-
-        :raises KiboApiError: when Kibo did not log out every session; the tickets are removed all the same
-        """
-        with self._locked():
-            stored = self._stored_slots()
-            failed = self._retire(stored, keep=set(), seeds=True)
-            self._tickets.clear()
-        if failed:
-            raise KiboApiError(
-                f"Could not log out {failed} Kibo session(s) of Connection {self.kibo_conn_id} (see the warnings "
-                "above); they stay valid until their refresh tokens expire"
-            )
-        log.info("Logged out the %d stored Kibo tickets of Connection %s", len(stored), self.kibo_conn_id)
-
-    def _locked(self) -> AbstractContextManager[bool]:
-        return ticket_lock(self._lock_dir, self.kibo_conn_id)
-
-    def _renew_locked(self, account: int, *, valid_beyond: timedelta) -> KiboTicket:
-        """Under the lock: take a ticket another caller stored meanwhile, else obtain and store one."""
-        stored = self._freshest_stored(account)
-        if stored is not None and stored.access_valid_for(self.now()) > valid_beyond:
-            return self._remember(account, stored)
-        return self._store_new(account, self._obtain(account))
-
-    def _obtain(self, account: int) -> KiboTicket:
-        """
-        A new ticket for the account from Kibo: refresh with the freshest refresh token known,
-        then with the next freshest if Kibo refuses it (another worker may have rotated it), and
-        log in with the password only when none works.
-        """
-        refused: set[str] = set()
-        while len(refused) < MAX_REFRESH_ATTEMPTS:
-            source = self._freshest_refresh_source(account, exclude=refused)
-            if source is None:
-                break
-            try:
-                return self._refresh_with(account, source)
-            except KiboAuthError as err:
-                if err.status_code == 403:
-                    raise self._access_error(account, err) from None
-                log.info(
-                    "Kibo refused a stored refresh token (%s); trying %s",
-                    err.error_code or err.status_code,
-                    "the next one" if len(refused) + 1 < MAX_REFRESH_ATTEMPTS else "the password",
-                )
-                refused.add(source)
-        return self._create(account)
-
-    def _freshest_refresh_source(self, account: int, exclude: set[str]) -> str | None:
-        """The refresh token of the newest ticket known for this Connection that is neither refused
-        nor near expiry; the seed refresh token comes last, as its expiry is unknown."""
-        now = self.now()
-        known = [
-            t
-            for t in [*self._known_tickets(), self._read(str(account))]
-            if t is not None and t.refresh_valid_for(now) > self.config.refresh_margin
-        ]
-        known.sort(key=lambda t: (t.access_token_expires_at, t.refresh_token_expires_at), reverse=True)
-        candidates = [t.refresh_token for t in known]
-        if self.config.seed_refresh_token:
-            candidates.append(self.config.seed_refresh_token)
-        return next((c for c in candidates if c not in exclude), None)
-
-    def _known_tickets(self) -> list[KiboTicket]:
-        """Every ticket of this Connection within reach: stored (latest first), remembered, seeded."""
-        found = [self._read(LATEST_SLOT), *self._tickets.values(), self._seed_ticket]
-        return [t for t in found if t is not None]
-
-    def _freshest_stored(self, account: int, also: KiboTicket | None = None) -> KiboTicket | None:
-        """The ticket for the account that lasts longest, among the store, the seed and ``also``."""
-        found = [
-            t
-            for t in (self._read(str(account)), also, self._seed_ticket)
-            if t is not None and t.account_id == account
-        ]
-        return max(found, key=lambda t: t.access_token_expires_at, default=None)
-
-    def _read(self, slot: str) -> KiboTicket | None:
-        """The ticket in a slot when it was issued to the Connection's identity; any other counts as absent."""
-        ticket = self._read_any(slot)
-        if ticket is None or ticket.issued_to == self.identity:
-            return ticket
-        self._saw_other_identity = True
-        if ticket.issued_to is None and not self._warned_unbound:
-            self._warned_unbound = True
-            log.warning(
-                "The Kibo tickets of Connection %s in %s were stored by an earlier version of the provider, "
-                "which did not record whom they were issued to; they are replaced by new ones",
-                self.kibo_conn_id,
-                self.store.description,
-            )
-        return None
-
-    def _read_any(self, slot: str) -> KiboTicket | None:
-        ticket = self.store.read(slot)
-        if ticket is not None:
-            _mask(ticket.secrets)
-        return ticket
-
-    def _refresh_with(self, account: int, refresh_token: str) -> KiboTicket:
-        response = self._auth_transport.request(
-            "PUT",
-            AUTH_TICKETS_ENDPOINT,
-            params={"developerAccountId": account},
-            json={"refreshToken": refresh_token},
-        )
-        log.info("Refreshed the Kibo ticket of developer account %s", account)
-        return self._ticket_from(response, account)
-
-    def _create(self, account: int) -> KiboTicket:
-        if not self.config.password:
-            known = self._known_tickets()
-            if known and account not in known[0].available_account_ids:
-                raise self._access_error(account, None)
-            raise KiboAuthError(
-                f"No refresh token of Connection {self.kibo_conn_id} is accepted any more, and it has no "
-                "password to log in with. Re-seed it: put a new ticket in extra.seed_ticket or a refresh "
-                "token in extra.refresh_token, or set the password"
-            )
-        try:
-            return self._log_in(account)
-        except KiboAuthError as err:
-            if err.error_code == "INVALID_CREDENTIALS":
-                raise KiboAuthError(
-                    f"Kibo refused the email address and password of Connection {self.kibo_conn_id}; "
-                    "correct them in the Connection",
-                    status_code=err.status_code,
-                    error_code=err.error_code,
-                    api_message=err.api_message,
-                    correlation_id=err.correlation_id,
-                ) from None
-            raise self._access_error(account, err) from None
-
-    def _log_in(self, account: int | None) -> KiboTicket:
-        """``POST`` the credentials; without an account Kibo picks the user's default one."""
-        config = self.config
-        response = self._auth_transport.request(
-            "POST",
-            AUTH_TICKETS_ENDPOINT,
-            params={"developerAccountId": account} if account is not None else None,
-            json={"emailAddress": config.email, "password": config.password},
-        )
-        log.info("Logged in to Kibo with the credentials of Connection %s", self.kibo_conn_id)
-        return self._ticket_from(response, account)
-
-    def _access_error(self, account: int, err: KiboApiError | None) -> KiboAccountAccessError:
-        """The error for an account Kibo refused, listing the user's accounts (learning them by a
-        login to the default account when no ticket is known yet)."""
-        known = self._known_tickets()
-        if not known and self.config.password:
-            try:
-                default = self._log_in(None)
-            except KiboError:
-                pass
-            else:
-                known = [self._store_new(default.account_id, default)]
-        available = known[0].available_account_ids if known else ()
-        details = (
-            {}
-            if err is None
-            else {
-                "status_code": err.status_code,
-                "error_code": err.error_code,
-                "api_message": err.api_message,
-                "correlation_id": err.correlation_id,
-            }
-        )
-        return KiboAccountAccessError(account, available, **details)
-
-    def _ticket_from(self, response: requests.Response, account: int | None) -> KiboTicket:
-        correlation_id = response.headers.get("x-vol-correlation")
-        try:
-            ticket = KiboTicket.from_api(response.json())
-        except (ValueError, TicketFormatError) as err:
-            raise KiboApiError(
-                "Kibo answered with an incomplete ticket", api_message=str(err), correlation_id=correlation_id
-            ) from None
-        _mask(ticket.secrets)
-        ticket = ticket.issued(self.identity)
-        if account is not None and ticket.account_id != account:
-            raise KiboApiError(
-                f"Kibo answered with a ticket for account {ticket.account_id} instead of {account}",
-                correlation_id=correlation_id,
-            )
-        return ticket
-
-    def _store_new(self, account: int, ticket: KiboTicket) -> KiboTicket:
-        """Under the lock: store a ticket just issued, first retiring what other identities left behind."""
-        if self._saw_other_identity:
-            self._saw_other_identity = False
-            stale = {slot: t for slot, t in self._stored_slots().items() if t.issued_to != self.identity}
-            self._retire(stale, keep=set(), seeds=False)
-        for slot in (str(account), LATEST_SLOT):
-            self.store.write(slot, ticket)
-        self.tickets_obtained += 1
-        return self._remember(account, ticket)
-
-    def _log_out(self, refresh_tokens: dict[str, KiboIdentity]) -> int:
-        """
-        ``DELETE`` each refresh token at the host of the identity it was issued to; return how many
-        could not be logged out, each with a warning.
-
-        :param refresh_tokens: the refresh tokens, with whom they were issued to
-        """
-        failed = 0
-        for token, identity in refresh_tokens.items():
-            transport = (
-                self._auth_transport
-                if identity.base_url == self.identity.base_url
-                else self._transport(KiboSession(identity.base_url, timeout=self.config.request_timeout,
-                                                 verify=self.config.verify_tls))
-            )
-            try:
-                transport.request("DELETE", AUTH_TICKETS_ENDPOINT, params={"refreshToken": token})
-            except KiboError as err:
-                failed += 1
-                log.warning("Could not log out a Kibo ticket issued to %s: %s", identity, err)
-        return failed
-
-    def _stored_slots(self) -> dict[str, KiboTicket]:
-        """
-        Every ticket stored for the Connection, whoever it was issued to: the latest, and those of each
-        account that a stored ticket, this hook or the Connection names.
-        """
-        found: dict[str, KiboTicket] = {}
-        pending = [LATEST_SLOT, *map(str, self._tickets)]
-        if self.config.default_account_id is not None:
-            pending.append(str(self.config.default_account_id))
-        while pending:
-            slot = pending.pop()
-            if slot in found or (ticket := self._read_any(slot)) is None:
-                continue
-            found[slot] = ticket
-            pending.extend(str(a) for a in (ticket.account_id, *ticket.available_account_ids))
-        return found
-
-    def _retire(self, tickets: dict[str, KiboTicket], *, keep: set[str], seeds: bool) -> int:
-        """
-        Under the lock: log out stored tickets (and with ``seeds`` the Connection's seeds too), and
-        empty their slots except those in ``keep``; return how many refresh tokens could not be
-        logged out (each with a warning).
-
-        A ticket is logged out at the host of the identity it was issued to; one stored without its
-        identity (by an earlier version) is only removed, as nothing says which host may see its
-        refresh token.
-
-        :param tickets: the tickets by slot, as :meth:`_stored_slots` found them
-        :param keep: slots not to empty (they already hold a new ticket)
-        :param seeds: log out the Connection's seed ticket and seed refresh token too
-        """
-        refresh_tokens = {t.refresh_token: t.issued_to for t in tickets.values() if t.issued_to is not None}
-        if seeds:
-            seed_tokens = (self._seed_ticket.refresh_token if self._seed_ticket else None, self.config.seed_refresh_token)
-            refresh_tokens.update((token, self.identity) for token in seed_tokens if token)
-        failed = self._log_out(refresh_tokens)
-        for slot in tickets.keys() - keep:
-            self.store.delete(slot)
-        others = sorted({str(t.issued_to) for t in tickets.values() if t.issued_to not in (None, self.identity)})
-        if others:
-            log.info(
-                "Connection %s now logs in as %s; logged out and removed the Kibo tickets issued to %s",
-                self.kibo_conn_id,
-                self.identity,
-                ", ".join(others),
-            )
-        return failed
-
-    def _remember(self, account: int, ticket: KiboTicket) -> KiboTicket:
-        self._tickets[account] = ticket
-        return ticket
+        return self._force_login(self.account_id(developer_account_id))
 
     # -- calling Kibo -----------------------------------------------------------------------------
 
@@ -605,16 +206,8 @@ class KiboDeveloperHook(BaseHook):
         """
         account = self.account_id(developer_account_id)
         if account not in self._sessions:
-            session = self._new_session()
-            session.auth = KiboBearerAuth(
-                lambda: self.get_ticket(account), lambda: self._refresh_after_401(account)
-            )
-            self._sessions[account] = session
+            self._sessions[account] = self._signed_session(self.config.base_url, account)
         return self._sessions[account]
-
-    def _refresh_after_401(self, account: int) -> KiboTicket:
-        log.info("Kibo rejected the access token of account %s; refreshing once", account)
-        return self.refresh_ticket(account)
 
     def run(
         self,
@@ -654,22 +247,11 @@ class KiboDeveloperHook(BaseHook):
         :param params: further query parameters
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         """
-        if page_size <= 0:
-            raise KiboConfigError("page_size", f"must be a positive number of items, not {page_size!r}")
-        start = 0
-        while True:
-            page = self.run(
-                "GET",
-                endpoint,
-                params={**(params or {}), "startIndex": start, "pageSize": page_size},
-                developer_account_id=developer_account_id,
-            ).json()
-            items = page.get("items") or []
-            yield from items
-            start += len(items)
-            total = page.get("totalCount")
-            if not items or (total is not None and start >= total):
-                return
+        return self._paginate(
+            lambda page: self.run("GET", endpoint, params=page, developer_account_id=developer_account_id),
+            page_size,
+            params,
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Get a ticket for the default account and say for which account and until when."""
@@ -681,11 +263,3 @@ class KiboDeveloperHook(BaseHook):
             f"Connected to Kibo developer account {ticket.account_id} ({ticket.account_name}); "
             f"the access token is valid until {ticket.access_token_expires_at.isoformat()}"
         )
-
-
-def _mask(secrets: Iterable[str]) -> None:
-    """Register secret strings with Airflow's masker, and inside a task with its supervisor too."""
-    from airflow.sdk.log import mask_secret
-
-    for secret in secrets:
-        mask_secret(secret)
