@@ -16,6 +16,8 @@ from airflow_provider_kibo.testing.models import (
     DEMO_USERS,
     EmulatorAccount,
     EmulatorClock,
+    EmulatorSite,
+    EmulatorTenant,
     EmulatorUser,
     load_users,
 )
@@ -25,6 +27,8 @@ __all__ = [
     "DEMO_USERS",
     "EmulatorAccount",
     "EmulatorClock",
+    "EmulatorSite",
+    "EmulatorTenant",
     "EmulatorUser",
     "Fault",
     "KiboEmulator",
