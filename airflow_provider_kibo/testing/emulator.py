@@ -115,10 +115,9 @@ class KiboEmulator:
     @property
     def base_url(self) -> str:
         """The Kibo "home" host, e.g. ``http://127.0.0.1:8123``; the API lives under ``/api``."""
-        host = self._address[0]
-        if host in ("", "0.0.0.0", "::"):
-            host = "127.0.0.1" if host != "::" else "::1"
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return f"http://{self._server.authority}"
 
     @property
     def users(self) -> tuple[EmulatorUser, ...]:
@@ -173,7 +172,8 @@ class KiboEmulator:
 
     # ------------------------------------------------------ observation & faults
     def counters(self) -> dict[str, int]:
-        """Requests received per route (faulted ones included): create, refresh, delete, apppackages."""
+        """Requests received per route (faulted ones included), every route of :data:`.state.ROUTES`:
+        create, refresh, delete, apppackages, tenant_create, tenant_refresh, tenant_delete, orders."""
         return self._state.counters()
 
     def status_counts(self) -> dict[str, dict[int, int]]:
@@ -193,7 +193,8 @@ class KiboEmulator:
                retry_after: int | None = None, seconds: float | None = None) -> Fault:
         """Queue a fault; see :meth:`EmulatorState.inject <.state.EmulatorState.inject>`.
 
-        :param route: ``"create"``, ``"refresh"``, ``"delete"``, ``"apppackages"`` or ``"*"``.
+        :param route: A route of :meth:`counters` (e.g. ``"create"``, ``"tenant_refresh"``,
+            ``"orders"``) or ``"*"``.
         :param kind: ``rate_limit``, ``server_error``, ``stall``, ``drop`` or ``latency``.
         :param times: How many requests the fault affects (FIFO per route).
         :param status: ``server_error`` status: 500, 502 or 503.
