@@ -22,7 +22,13 @@ import threading
 from collections.abc import Iterable
 from types import TracebackType
 
-from airflow_provider_kibo.testing.models import DEMO_USERS, EmulatorClock, EmulatorUser, Seconds
+from airflow_provider_kibo.testing.models import (
+    DEMO_USERS,
+    EmulatorClock,
+    EmulatorUser,
+    Seconds,
+    tenant_domain,
+)
 from airflow_provider_kibo.testing.server import EmulatorHTTPServer
 from airflow_provider_kibo.testing.state import EmulatorState, Fault
 
@@ -108,16 +114,26 @@ class KiboEmulator:
     @property
     def port(self) -> int:
         """The bound TCP port."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return int(self._server.server_address[1])
+        return int(self._running_server().server_address[1])
 
     @property
     def base_url(self) -> str:
         """The Kibo "home" host, e.g. ``http://127.0.0.1:8123``; the API lives under ``/api``."""
+        return f"http://{self._running_server().authority}"
+
+    def tenant_url(self, tenant_id: int) -> str:
+        """The tenant host of ``tenant_id``, ``http://`` plus the ``domain`` its tickets name.
+
+        E.g. ``http://127.0.0.1:8123/_tenant/100001``; its API lives under ``/api``.
+
+        :param tenant_id: A tenant id.
+        """
+        return f"http://{tenant_domain(self._running_server().authority, tenant_id)}"
+
+    def _running_server(self) -> EmulatorHTTPServer:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
-        return f"http://{self._server.authority}"
+        return self._server
 
     @property
     def users(self) -> tuple[EmulatorUser, ...]:

@@ -12,6 +12,9 @@ Kibo routes (counted, faultable, delayed by ``latency``):
 - ``PUT /api/platform/adminuser/authtickets/tenants?tenantId=N``: tenant refresh or switch
   (``"tenant_refresh"``)
 - ``DELETE /api/platform/adminuser/authtickets?refreshToken=R``: tenant log out (``"tenant_delete"``)
+- ``GET /_tenant/{tenantId}/api/commerce/orders?startIndex=&pageSize=&sortBy=&filter=`` with
+  ``x-vol-tenant`` (required) and ``x-vol-site`` (optional) headers (``"orders"``). One port
+  serves every tenant: a tenant's ``domain`` is ``{host}:{port}/_tenant/{tenantId}``.
 
 A developer token is refused by the tenant routes and a tenant token by the developer routes.
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import struct
 import threading
@@ -69,6 +73,11 @@ _KIBO_ROUTES: dict[tuple[str, str], str] = {
     ("POST", TENANT_AUTHTICKETS_PATH): "tenant_create",
     ("PUT", TENANT_AUTHTICKETS_PATH): "tenant_refresh",
     ("DELETE", ADMINUSER_AUTHTICKETS_PATH): "tenant_delete",
+}
+#: A tenant host's API below the emulator's one port: ``/_tenant/{tenantId}/api/...``.
+_TENANT_PREFIX = re.compile(r"^/_tenant/(\d+)(/.*)$")
+_TENANT_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/api/commerce/orders"): "orders",
 }
 _ERROR_TYPES = {400: "ValidationException", 401: "UnauthorizedException",
                 403: "ForbiddenException", 404: "ItemNotFoundException",
@@ -185,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "KiboEmulator/1.0"
     server: EmulatorHTTPServer
     _route: str = ""  # the counted Kibo route of the current request, "" for others
+    _tenant_id: int = 0  # the tenant of a /_tenant/{tenantId}/... request
     _body: bytes
     _query: dict[str, str]
 
@@ -252,10 +262,13 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ kibo side
     def _kibo(self, path: str) -> None:
         state = self.server.state
-        route = _KIBO_ROUTES.get((self.command, path))
+        routes, route_path = _KIBO_ROUTES, path
+        if tenant_path := _TENANT_PREFIX.match(path):
+            routes, route_path, self._tenant_id = _TENANT_ROUTES, tenant_path[2], int(tenant_path[1])
+        route = routes.get((self.command, route_path))
         if route is None:
             self._wait(state.latency)
-            allowed = ", ".join(method for method, known in _KIBO_ROUTES if known == path)
+            allowed = ", ".join(method for method, known in routes if known == route_path)
             if not allowed:
                 raise KiboError(404, "ITEM_NOT_FOUND", f"No route matches {path}.")
             error = KiboError(405, "METHOD_NOT_ALLOWED", f"{self.command} is not allowed here.")
@@ -362,6 +375,15 @@ class _Handler(BaseHTTPRequestHandler):
         size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
         assert start is not None and size is not None
         self._send(200, self.server.state.list_applications(token, start, size))
+
+    def _kibo_orders(self) -> None:
+        start = _int_param(self._query, "startIndex", 0)
+        size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
+        assert start is not None and size is not None
+        self._send(200, self.server.state.list_orders(
+            self._bearer_token(), self._tenant_id, tenant_header=self.headers.get("x-vol-tenant"),
+            site_header=self.headers.get("x-vol-site"), start_index=start, page_size=size,
+            sort_by=self._query.get("sortby", ""), filter_text=self._query.get("filter", "")))
 
     # --------------------------------------------------------------- control side
     def _control(self, path: str) -> None:

@@ -33,6 +33,7 @@ from airflow_provider_kibo.testing.models import (
     to_seconds,
     truncate_to_ms,
 )
+from airflow_provider_kibo.testing.orders import order_filter, sort_orders, tenant_orders
 
 #: Routes that are counted and can be faulted.
 ROUTES: tuple[str, ...] = ("create", "refresh", "delete", "apppackages",
@@ -50,6 +51,23 @@ MAX_PAGE_SIZE = 200
 #: Status recorded in :meth:`EmulatorState.status_counts` for a dropped connection.
 DROPPED = 0
 GRANTED_BEHAVIORS: tuple[int, ...] = (1, 2, 3, 4, 20, 21, 22, 23, 24, 25)
+
+
+def _tenants_of(users: tuple[EmulatorUser, ...]) -> dict[int, EmulatorTenant]:
+    """Every tenant of the users by id; users sharing a tenant must describe it identically."""
+    tenants: dict[int, EmulatorTenant] = {}
+    for user in users:
+        for tenant in user.tenants:
+            if tenants.setdefault(tenant.id, tenant) != tenant:
+                raise ValueError(f"tenant {tenant.id} is described differently by two users")
+    return tenants
+
+
+def _header_int(value: str | None) -> int | None:
+    try:
+        return int(value.strip()) if value else None
+    except ValueError:
+        return None
 
 
 class KiboError(Exception):
@@ -150,6 +168,9 @@ class EmulatorState:
         if len(self._by_email) != len(self.users):
             raise ValueError("duplicate user e-mail addresses")
         self.clock = clock
+        self._tenants = _tenants_of(self.users)
+        created = clock.now()
+        self._orders = {tenant.id: tenant_orders(tenant, created) for tenant in self._tenants.values()}
         self._lock = threading.RLock()
         self._refresh: dict[str, _RefreshGrant] = {}
         self._access: dict[str, _AccessGrant] = {}
@@ -530,6 +551,48 @@ class EmulatorState:
         account = self._access_scope(token, DEVELOPER)
         assert isinstance(account, EmulatorAccount)
         return page(account.applications(), start_index, page_size)
+
+    def list_orders(self, token: str | None, tenant_id: int, *, tenant_header: str | None,
+                    site_header: str | None, start_index: int, page_size: int, sort_by: str,
+                    filter_text: str) -> dict[str, Any]:
+        """Return one page of a tenant's orders (``GET /_tenant/{tenantId}/api/commerce/orders``).
+
+        :param token: A tenant access token or JWT access token for that tenant.
+        :param tenant_id: The tenant of the path.
+        :param tenant_header: The ``x-vol-tenant`` header: required, the path's tenant.
+        :param site_header: The ``x-vol-site`` header: optional, a site of the tenant whose orders
+            alone are listed.
+        :param start_index: Zero-based index of the first item.
+        :param page_size: Items per page (capped at :data:`MAX_PAGE_SIZE`).
+        :param sort_by: Kibo's ``sortBy`` (see :func:`.orders.sort_orders`); empty for
+            ``auditInfo.updateDate`` then ``orderNumber``.
+        :param filter_text: Kibo's ``filter`` (see :func:`.orders.order_filter`).
+        :returns: An ``OrderCollection``.
+        :raises KiboError: 404 ``ITEM_NOT_FOUND`` for an unknown tenant, 401 ``UNAUTHORIZED`` for
+            a token that is not a live tenant token of that tenant, 400 ``VALIDATION_CONFLICT`` for
+            bad context headers, paging, ``sortBy`` or ``filter``.
+        """
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            raise KiboError(404, "ITEM_NOT_FOUND", f"Tenant {tenant_id} does not exist.")
+        if self._access_scope(token, TENANT).id != tenant_id:
+            raise KiboError(401, "UNAUTHORIZED", f"The access token is not valid for tenant {tenant_id}.")
+        if _header_int(tenant_header) != tenant_id:
+            raise KiboError(400, "VALIDATION_CONFLICT",
+                            f"The x-vol-tenant header is required and must be {tenant_id}, the tenant of the URL.")
+        orders = self._orders[tenant_id]
+        if site_header:
+            site_id = _header_int(site_header)
+            if site_id is None or tenant.site(site_id) is None:
+                raise KiboError(400, "VALIDATION_CONFLICT",
+                                f"The x-vol-site header must name a site of tenant {tenant_id}.")
+            orders = [order for order in orders if order["siteId"] == site_id]
+        try:
+            keep = order_filter(filter_text)
+            orders = sort_orders([order for order in orders if keep(order)], sort_by)
+        except ValueError as exc:
+            raise KiboError(400, "VALIDATION_CONFLICT", str(exc)) from None
+        return page(orders, start_index, page_size)
 
     def _access_scope(self, token: str | None, kind: str) -> EmulatorAccount | EmulatorTenant:
         """The account or tenant of a live access token of ``kind``, else a 401 ``UNAUTHORIZED``."""

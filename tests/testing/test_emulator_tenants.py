@@ -6,7 +6,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -359,3 +359,265 @@ def test_wrong_methods_on_tenant_ticket_routes_are_405(kibo_emulator: KiboEmulat
     response = requests.request(method, kibo_emulator.base_url + path, timeout=5)
     assert_kibo_error(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["Allow"]
+
+
+# --------------------------------------------------------------------------- orders
+ORDERS = "/api/commerce/orders"
+ACME, GLOBEX, INITECH = DEMO_TENANT_IDS
+ONE_DAY = timedelta(days=1)
+
+
+def orders(emu: KiboEmulator, tenant: int, token: str | None, *, tenant_header: Any = "same",
+           site: Any = None, header: str = "bearer", **params: Any) -> requests.Response:
+    headers = {}
+    if token is not None:
+        headers = {"Authorization": f"Bearer {token}"} if header == "bearer" else {"x-vol-user-claims": token}
+    if tenant_header is not None:
+        headers["x-vol-tenant"] = str(tenant if tenant_header == "same" else tenant_header)
+    if site is not None:
+        headers["x-vol-site"] = str(site)
+    return requests.get(emu.tenant_url(tenant) + ORDERS, params=params, headers=headers, timeout=5)
+
+
+def all_orders(emu: KiboEmulator, tenant: int, token: str, **params: Any) -> list[dict[str, Any]]:
+    response = orders(emu, tenant, token, pageSize=200, **params)
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert page["totalCount"] == len(page["items"])
+    return page["items"]
+
+
+def midnight_before(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def emulator_and_its_day(make_emulator: Callable[..., KiboEmulator]) -> tuple[KiboEmulator, datetime]:
+    """A new emulator and midnight UTC of the day it was created."""
+    before = datetime.now(timezone.utc)
+    emulator = make_emulator()
+    if midnight_before(before) != midnight_before(datetime.now(timezone.utc)):
+        pytest.skip("the emulator was created across midnight UTC")
+    return emulator, midnight_before(before)
+
+
+def test_the_tenant_domain_of_a_ticket_is_where_its_orders_are(kibo_emulator: KiboEmulator) -> None:
+    ticket = tenant_login(kibo_emulator, GLOBEX)
+    response = requests.get(f"http://{ticket['tenant']['domain']}{ORDERS}", timeout=5,
+                            headers={"Authorization": f"Bearer {ticket['jwtAccessToken']}", "x-vol-tenant": str(GLOBEX)})
+    assert response.status_code == 200 and response.json()["totalCount"] == 12
+    assert kibo_emulator.tenant_url(GLOBEX) == f"http://{ticket['tenant']['domain']}"
+
+
+def test_orders_paging_walks_every_order_once_in_update_date_then_number_order(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator, ACME)["jwtAccessToken"]
+    seen, start = [], 0
+    while True:
+        page = orders(kibo_emulator, ACME, token, startIndex=start, pageSize=10).json()
+        assert (page["startIndex"], page["pageSize"], page["totalCount"], page["pageCount"]) == (start, 10, 45, 5)
+        if not page["items"]:
+            break
+        seen += page["items"]
+        start += 10
+    assert sorted(order["orderNumber"] for order in seen) == list(range(1, 46))
+    keys = [(parse_date(o["auditInfo"]["updateDate"]), o["orderNumber"]) for o in seen]
+    assert keys == sorted(keys)
+
+
+def test_orders_default_to_page_size_20_cap_it_at_200_and_reject_bad_paging(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator)["accessToken"]
+    default = orders(kibo_emulator, ACME, token).json()
+    assert (default["startIndex"], default["pageSize"], default["pageCount"], len(default["items"])) == (0, 20, 3, 20)
+    assert orders(kibo_emulator, ACME, token, pageSize=5000).json()["pageSize"] == 200
+    for params in ({"pageSize": "x"}, {"startIndex": "-1"}, {"pageSize": "0"}):
+        assert_kibo_error(orders(kibo_emulator, ACME, token, **params), 400, "VALIDATION_CONFLICT")
+
+
+def test_orders_have_kibo_fields_spread_over_the_sites_round_robin(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator, ACME)["accessToken"]
+    items = sorted(all_orders(kibo_emulator, ACME, token), key=lambda o: o["orderNumber"])
+    assert [o["siteId"] for o in items[:4]] == [100011, 100012, 100011, 100012]
+    assert {o["siteId"]: o["currencyCode"] for o in items} == {100011: "USD", 100012: "CAD"}
+    for order in items:
+        assert re.fullmatch(r"[0-9a-f]{32}", order["id"]) and order["tenantId"] == ACME
+        assert order["status"] in ("Completed", "Accepted", "Processing", "Cancelled")
+        assert 1 <= len(order["items"]) <= 2 and all(line["quantity"] >= 1 for line in order["items"])
+        assert order["total"] == round(sum(line["total"] for line in order["items"]), 2) > 0
+        audit = order["auditInfo"]
+        assert set(audit) == {"createDate", "updateDate", "createBy", "updateBy"}
+        assert parse_date(order["submittedDate"]) == parse_date(audit["createDate"]) <= parse_date(audit["updateDate"])
+    assert len({o["id"] for o in items}) == 45
+
+
+def test_orders_are_the_same_in_every_emulator_and_differ_between_tenants(make_emulator) -> None:
+    first, second = make_emulator(), make_emulator()
+    listed = [all_orders(emu, tenant, tenant_login(emu, tenant)["accessToken"])
+              for emu in (first, second) for tenant in (ACME, GLOBEX)]
+    fingerprint = [[(o["id"], o["orderNumber"], o["siteId"], o["total"], o["items"]) for o in items] for items in listed]
+    assert fingerprint[:2] == fingerprint[2:]
+    assert not {o["id"] for o in listed[0]} & {o["id"] for o in listed[1]}
+
+
+@pytest.mark.parametrize(("tenant", "count"), [(ACME, 45), (GLOBEX, 12)])
+def test_order_update_dates_fill_each_of_the_7_days_before_the_emulators_creation_day(
+        make_emulator, tenant: int, count: int) -> None:
+    emu, today = emulator_and_its_day(make_emulator)
+    emu.clock.advance(timedelta(days=3))  # the orders stay where they were
+    token = tenant_login(emu, tenant)["accessToken"]
+    updated = [parse_date(o["auditInfo"]["updateDate"]) for o in all_orders(emu, tenant, token)]
+    assert len(updated) == count
+    assert {(today - midnight_before(moment)).days for moment in updated} == {1, 2, 3, 4, 5, 6, 7}
+    assert all(today - 7 * ONE_DAY <= moment < today for moment in updated)
+
+
+def test_a_tenant_without_orders_lists_an_empty_page(kibo_emulator: KiboEmulator) -> None:
+    page = orders(kibo_emulator, INITECH, tenant_login(kibo_emulator, INITECH)["accessToken"]).json()
+    assert (page["totalCount"], page["pageCount"], page["items"]) == (0, 0, [])
+
+
+def test_a_day_filter_finds_that_days_orders_and_the_days_add_up(make_emulator) -> None:
+    kibo_emulator, today = emulator_and_its_day(make_emulator)
+    token = tenant_login(kibo_emulator, ACME)["accessToken"]
+    total = 0
+    for back in range(1, 8):
+        start, end = today - back * ONE_DAY, today - (back - 1) * ONE_DAY
+        text = f"auditInfo.updateDate ge {start:%Y-%m-%dT%H:%M:%SZ} and auditInfo.updateDate lt {end:%Y-%m-%dT%H:%M:%SZ}"
+        items = all_orders(kibo_emulator, ACME, token, filter=text)
+        assert items and all(start <= parse_date(o["auditInfo"]["updateDate"]) < end for o in items)
+        total += len(items)
+    assert total == 45
+
+
+def test_filter_operators_treat_the_boundary_as_kibo_does(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator, GLOBEX)["accessToken"]
+    everything = all_orders(kibo_emulator, GLOBEX, token)
+    pivot = everything[5]["auditInfo"]["updateDate"]
+    count = {op: len(all_orders(kibo_emulator, GLOBEX, token, filter=f"auditInfo.updateDate {op} {pivot}"))
+             for op in ("ge", "gt", "le", "lt")}
+    assert count == {"ge": 7, "gt": 6, "le": 6, "lt": 5}
+    offset = parse_date(pivot).astimezone(timezone(timedelta(hours=2))).isoformat()
+    assert len(all_orders(kibo_emulator, GLOBEX, token, filter=f"AUDITINFO.UPDATEDATE GE {offset}")) == 7
+
+
+@pytest.mark.parametrize("text", ["status eq Completed", "auditInfo.updateDate eq 2026-01-01T00:00:00Z",
+                                  "auditInfo.updateDate ge yesterday", "auditInfo.updateDate lt",
+                                  "auditInfo.updateDate ge 2026-01-01 or auditInfo.updateDate lt 2026-02-01",
+                                  "auditInfo.createDate ge 2026-01-01T00:00:00Z"],
+                         ids=["other-field", "eq", "not-a-date", "no-value", "or", "create-date"])
+def test_any_other_filter_is_400_without_echoing_it(kibo_emulator: KiboEmulator, text: str) -> None:
+    response = orders(kibo_emulator, ACME, tenant_login(kibo_emulator)["accessToken"], filter=text)
+    body = assert_kibo_error(response, 400, "VALIDATION_CONFLICT")
+    assert "auditInfo.updateDate ge|gt|le|lt" in body["message"] and text not in body["message"]
+
+
+def test_sort_by_order_number_descending_and_unknown_sorts_are_400(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator, GLOBEX)["accessToken"]
+    numbers = [o["orderNumber"] for o in all_orders(kibo_emulator, GLOBEX, token, sortBy="orderNumber desc")]
+    assert numbers == list(range(12, 0, -1))
+    assert_kibo_error(orders(kibo_emulator, GLOBEX, token, sortBy="total desc"), 400, "VALIDATION_CONFLICT")
+
+
+def test_the_site_header_lists_only_that_sites_orders(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator, ACME)["accessToken"]
+    us, ca = (all_orders(kibo_emulator, ACME, token, site=site) for site in (100011, 100012))
+    assert (len(us), len(ca)) == (23, 22)
+    assert {o["siteId"] for o in us} == {100011} and {o["siteId"] for o in ca} == {100012}
+
+
+@pytest.mark.parametrize("site", [100021, 999, "abc"], ids=["other-tenants-site", "unknown", "not-a-number"])
+def test_a_site_header_naming_no_site_of_the_tenant_is_400(kibo_emulator: KiboEmulator, site: Any) -> None:
+    response = orders(kibo_emulator, ACME, tenant_login(kibo_emulator)["accessToken"], site=site)
+    assert "x-vol-site" in assert_kibo_error(response, 400, "VALIDATION_CONFLICT")["message"]
+
+
+@pytest.mark.parametrize("tenant_header", [None, GLOBEX, "", "acme"], ids=["missing", "other-tenant", "empty", "text"])
+def test_a_missing_or_wrong_tenant_header_is_400_naming_the_header(kibo_emulator: KiboEmulator, tenant_header) -> None:
+    response = orders(kibo_emulator, ACME, tenant_login(kibo_emulator)["accessToken"], tenant_header=tenant_header)
+    assert "x-vol-tenant" in assert_kibo_error(response, 400, "VALIDATION_CONFLICT")["message"]
+
+
+def test_an_unknown_tenant_in_the_path_is_404_item_not_found(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator)["accessToken"]
+    assert_kibo_error(orders(kibo_emulator, 424242, token), 404, "ITEM_NOT_FOUND")
+    assert kibo_emulator.status_counts()["orders"] == {404: 1}
+
+
+@pytest.mark.parametrize(("key", "header"), [("jwtAccessToken", "bearer"), ("accessToken", "bearer"),
+                                             ("accessToken", "x-vol-user-claims")])
+def test_orders_accept_bearer_and_legacy_claims_headers(kibo_emulator: KiboEmulator, key: str, header: str) -> None:
+    token = tenant_login(kibo_emulator, GLOBEX)[key]
+    assert orders(kibo_emulator, GLOBEX, token, header=header).json()["totalCount"] == 12
+
+
+@pytest.mark.parametrize("token", [None, "unknown-token"], ids=["missing", "unknown"])
+def test_orders_without_a_valid_token_are_401(kibo_emulator: KiboEmulator, token: str | None) -> None:
+    response = orders(kibo_emulator, ACME, token)
+    assert_kibo_error(response, 401, "UNAUTHORIZED")
+    assert "unknown-token" not in response.text
+
+
+def test_orders_with_an_expired_or_logged_out_token_are_401(kibo_emulator: KiboEmulator) -> None:
+    ticket, other = tenant_login(kibo_emulator), tenant_login(kibo_emulator)
+    tenant_logout(kibo_emulator, ticket["refreshToken"])
+    assert "revoked" in assert_kibo_error(orders(kibo_emulator, ACME, ticket["jwtAccessToken"]), 401,
+                                          "UNAUTHORIZED")["message"]
+    assert orders(kibo_emulator, ACME, other["jwtAccessToken"]).status_code == 200
+    kibo_emulator.clock.advance(3600)
+    assert "expired" in assert_kibo_error(orders(kibo_emulator, ACME, other["jwtAccessToken"]), 401,
+                                          "UNAUTHORIZED")["message"]
+
+
+def test_a_tenant_token_only_opens_its_own_tenant_and_a_switch_opens_the_next(kibo_emulator: KiboEmulator) -> None:
+    ticket = tenant_login(kibo_emulator, ACME)
+    body = assert_kibo_error(orders(kibo_emulator, GLOBEX, ticket["accessToken"]), 401, "UNAUTHORIZED")
+    assert body["message"] == "The access token is not valid for tenant 100002."
+    switched = tenant_refresh(kibo_emulator, ticket, GLOBEX).json()
+    assert orders(kibo_emulator, GLOBEX, switched["accessToken"]).status_code == 200
+    assert orders(kibo_emulator, ACME, ticket["accessToken"]).status_code == 200  # valid until it expires
+
+
+def test_a_developer_access_token_is_refused_by_the_orders_route(kibo_emulator: KiboEmulator) -> None:
+    response = orders(kibo_emulator, ACME, developer_login(kibo_emulator)["jwtAccessToken"])
+    body = assert_kibo_error(response, 401, "UNAUTHORIZED")
+    assert body["message"] == "The access token is not a tenant admin-user access token."
+
+
+def test_orders_faults_counters_and_calls(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator, ACME)["accessToken"]
+    kibo_emulator.inject("orders", "rate_limit", retry_after=4)
+    kibo_emulator.inject("orders", "server_error", status=503)
+    limited = orders(kibo_emulator, ACME, token)
+    assert (limited.status_code, limited.content, limited.headers["Retry-After"]) == (429, b"", "4")
+    assert orders(kibo_emulator, ACME, token).status_code == 503
+    assert orders(kibo_emulator, ACME, token).status_code == 200
+    orders(kibo_emulator, ACME, "nobodys-token")
+    assert kibo_emulator.counters()["orders"] == 4
+    assert kibo_emulator.status_counts()["orders"] == {429: 1, 503: 1, 200: 1, 401: 1}
+    assert [call for call in kibo_emulator.calls() if call["route"] == "orders"] == [
+        {"route": "orders", "user": EMAIL}] * 3 + [{"route": "orders", "user": None}]
+
+
+def test_orders_drop_fault_resets_the_connection(kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator, GLOBEX)["accessToken"]
+    kibo_emulator.inject("orders", "drop")
+    with pytest.raises(requests.ConnectionError):
+        orders(kibo_emulator, GLOBEX, token)
+    assert orders(kibo_emulator, GLOBEX, token).status_code == 200
+
+
+def test_orders_need_the_tenant_prefix_and_get(kibo_emulator: KiboEmulator) -> None:
+    assert_kibo_error(requests.get(kibo_emulator.base_url + ORDERS, timeout=5), 404, "ITEM_NOT_FOUND")
+    assert_kibo_error(requests.get(kibo_emulator.base_url + "/_tenant/x" + ORDERS, timeout=5), 404, "ITEM_NOT_FOUND")
+    response = requests.post(kibo_emulator.tenant_url(ACME) + ORDERS, timeout=5)
+    assert_kibo_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == "GET"
+    assert kibo_emulator.counters()["orders"] == 0
+
+
+def test_users_may_share_a_tenant_described_identically_and_only_so() -> None:
+    shared = EmulatorTenant(9, "Shared", [EmulatorSite(91, "Web")], order_count=2)
+    other = EmulatorUser("b@example.com", "pw", ACCOUNTS, tenants=[shared])
+    with KiboEmulator([EmulatorUser("a@example.com", "pw", ACCOUNTS, tenants=[shared]), other]) as emu:
+        assert emu.running
+    renamed = EmulatorTenant(9, "Renamed", [EmulatorSite(91, "Web")], order_count=2)
+    with pytest.raises(ValueError, match="tenant 9 is described differently"):
+        KiboEmulator([EmulatorUser("a@example.com", "pw", ACCOUNTS, tenants=[renamed]), other])
