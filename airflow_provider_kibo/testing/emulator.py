@@ -1,8 +1,10 @@
 """A local Kibo emulator: a real HTTP server on loopback for testing DAGs offline.
 
-It speaks the developer auth-ticket API (create, refresh, delete) and one developer-scoped
-read route (``apppackages/collection``), can inject faults (429, 5xx, stalls, dropped
-connections, latency) and exposes a control surface under ``/_emulator/``.
+It speaks the developer auth-ticket API (create, refresh, delete) with one developer-scoped
+read route (``apppackages/collection``), and the tenant admin-user auth-ticket API with one
+tenant-scoped read route (``commerce/orders``, under :meth:`KiboEmulator.tenant_url`). It can
+inject faults (429, 5xx, stalls, dropped connections, latency) and exposes a control surface
+under ``/_emulator/``.
 
 Example::
 
@@ -34,7 +36,7 @@ from airflow_provider_kibo.testing.state import EmulatorState, Fault
 
 
 class KiboEmulator:
-    """A local Kibo server for offline tests: auth tickets, one read route, faults.
+    """A local Kibo server for offline tests: developer and tenant tickets, two read routes, faults.
 
     :param users: Users who can log in (default: :data:`DEMO_USERS`).
     :param host: Interface to bind, loopback by default.
@@ -43,8 +45,16 @@ class KiboEmulator:
     :param refresh_token_lifetime: Refresh token lifetime, seconds or timedelta.
     :param rotate_refresh_tokens: If true a refresh token is single-use: a refresh returns a
         new one and the old one dies at once. If false the same token is returned.
-    :param no_access_status: 401 or 403, the status for an account the user cannot use.
+    :param no_access_status: 401 or 403, the status for an account or tenant the user cannot use.
     :param latency: Seconds added to every Kibo response (not to ``/_emulator/`` routes).
+
+    Tenants: one port serves every tenant. A tenant's (and its sites') ``domain`` in a tenant
+    ticket is ``{host}:{port}/_tenant/{tenantId}``, so ``http://{domain}/api/commerce/orders``
+    reaches the tenant's orders (see :mod:`.orders` for their data, ``filter`` and ``sortBy``).
+    That route takes ``Authorization: Bearer <jwtAccessToken or accessToken>`` or
+    ``x-vol-user-claims: <accessToken>`` of a tenant ticket for that tenant, requires
+    ``x-vol-tenant: {tenantId}`` and accepts ``x-vol-site`` to list one site's orders.
+    Developer and tenant tokens are not interchangeable.
 
     Faults (:meth:`inject`) are consumed in FIFO order by the route they name (``"*"``
     matches any Kibo route):
@@ -152,7 +162,7 @@ class KiboEmulator:
 
     @property
     def no_access_status(self) -> int:
-        """Status (401 or 403) for an account the user cannot use."""
+        """Status (401 or 403) for an account or tenant the user cannot use."""
         return self._state.no_access_status
 
     @no_access_status.setter

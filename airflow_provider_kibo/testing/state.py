@@ -153,7 +153,7 @@ class EmulatorState:
     :param access_token_lifetime: Access token lifetime (seconds or timedelta).
     :param refresh_token_lifetime: Refresh token lifetime (seconds or timedelta).
     :param rotate_refresh_tokens: If true a refresh token is single-use.
-    :param no_access_status: 401 or 403, the answer for an account the user cannot use.
+    :param no_access_status: 401 or 403, the answer for an account or tenant the user cannot use.
     :param latency: Seconds added to every Kibo response.
     """
 
