@@ -17,7 +17,7 @@ import math
 import secrets
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -409,9 +409,8 @@ class EmulatorState:
     def _scope_for(self, user: EmulatorUser, kind: str,
                    scope_id: int | None) -> EmulatorAccount | EmulatorTenant:
         """The account or tenant ``scope_id`` of the user (``None``: the first), or the no-access answer."""
-        scopes: tuple[EmulatorAccount | EmulatorTenant, ...] = \
-            tuple(user.accounts) if kind == DEVELOPER else tuple(user.tenants)
-        what = "developer account" if kind == DEVELOPER else "tenant"
+        scopes: Sequence[EmulatorAccount | EmulatorTenant]
+        scopes, what = (user.accounts, "developer account") if kind == DEVELOPER else (user.tenants, "tenant")
         if scope_id is None:
             if scopes:
                 return scopes[0]
@@ -436,7 +435,7 @@ class EmulatorState:
             return self._issue(self._new_refresh(user, session, kind, scope.id, now), scope, now, authority)
 
     def _renew(self, kind: str, refresh_token: Any, scope_id: int | None,
-                 authority: str) -> dict[str, Any]:
+               authority: str) -> dict[str, Any]:
         now = truncate_to_ms(self.clock.now())
         with self._lock:
             grant = self._refresh.get(refresh_token) if isinstance(refresh_token, str) else None

@@ -255,7 +255,8 @@ def test_tenant_refresh_with_an_unknown_or_missing_token_is_401(kibo_emulator: K
 def test_tenant_refresh_with_an_expired_or_revoked_refresh_token_is_401(kibo_emulator: KiboEmulator) -> None:
     revoked = tenant_login(kibo_emulator)
     assert kibo_emulator.revoke_refresh_tokens(EMAIL) == 1
-    assert "no longer valid" in assert_kibo_error(tenant_refresh(kibo_emulator, revoked), 401, "UNAUTHORIZED")["message"]
+    body = assert_kibo_error(tenant_refresh(kibo_emulator, revoked), 401, "UNAUTHORIZED")
+    assert "no longer valid" in body["message"]
     expiring = tenant_login(kibo_emulator)
     kibo_emulator.clock.advance(timedelta(days=1))
     assert "expired" in assert_kibo_error(tenant_refresh(kibo_emulator, expiring), 401, "UNAUTHORIZED")["message"]
@@ -402,8 +403,8 @@ def emulator_and_its_day(make_emulator: Callable[..., KiboEmulator]) -> tuple[Ki
 
 def test_the_tenant_domain_of_a_ticket_is_where_its_orders_are(kibo_emulator: KiboEmulator) -> None:
     ticket = tenant_login(kibo_emulator, GLOBEX)
-    response = requests.get(f"http://{ticket['tenant']['domain']}{ORDERS}", timeout=5,
-                            headers={"Authorization": f"Bearer {ticket['jwtAccessToken']}", "x-vol-tenant": str(GLOBEX)})
+    headers = {"Authorization": f"Bearer {ticket['jwtAccessToken']}", "x-vol-tenant": str(GLOBEX)}
+    response = requests.get(f"http://{ticket['tenant']['domain']}{ORDERS}", headers=headers, timeout=5)
     assert response.status_code == 200 and response.json()["totalCount"] == 12
     assert kibo_emulator.tenant_url(GLOBEX) == f"http://{ticket['tenant']['domain']}"
 
@@ -452,7 +453,8 @@ def test_orders_are_the_same_in_every_emulator_and_differ_between_tenants(make_e
     first, second = make_emulator(), make_emulator()
     listed = [all_orders(emu, tenant, tenant_login(emu, tenant)["accessToken"])
               for emu in (first, second) for tenant in (ACME, GLOBEX)]
-    fingerprint = [[(o["id"], o["orderNumber"], o["siteId"], o["total"], o["items"]) for o in items] for items in listed]
+    fingerprint = [[(o["id"], o["orderNumber"], o["siteId"], o["total"], o["items"]) for o in items]
+                   for items in listed]
     assert fingerprint[:2] == fingerprint[2:]
     assert not {o["id"] for o in listed[0]} & {o["id"] for o in listed[1]}
 
@@ -480,7 +482,8 @@ def test_a_day_filter_finds_that_days_orders_and_the_days_add_up(make_emulator) 
     total = 0
     for back in range(1, 8):
         start, end = today - back * ONE_DAY, today - (back - 1) * ONE_DAY
-        text = f"auditInfo.updateDate ge {start:%Y-%m-%dT%H:%M:%SZ} and auditInfo.updateDate lt {end:%Y-%m-%dT%H:%M:%SZ}"
+        text = (f"auditInfo.updateDate ge {start:%Y-%m-%dT%H:%M:%SZ} and "
+                f"auditInfo.updateDate lt {end:%Y-%m-%dT%H:%M:%SZ}")
         items = all_orders(kibo_emulator, ACME, token, filter=text)
         assert items and all(start <= parse_date(o["auditInfo"]["updateDate"]) < end for o in items)
         total += len(items)
