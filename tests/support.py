@@ -16,6 +16,8 @@ OTHER_EMAIL = "Other.Developer@example.com"
 OTHER_PASSWORD = "other-emulator-password"
 TWO_USERS = (*DEMO_USERS, EmulatorUser(OTHER_EMAIL, OTHER_PASSWORD, [EmulatorAccount(2001, "Umbrella Dev", app_count=2)]))
 """The demo user (accounts 1001-1003) and another Kibo user (account 2001), for credential changes."""
+TENANT_ROUTES_UNUSED = {"tenant_create": 0, "tenant_refresh": 0, "tenant_delete": 0, "orders": 0}
+"""The emulator's tenant-ticket and orders counters of a test that calls none of them."""
 FAST_RETRIES = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, retry_after_max=5)
 
 

@@ -9,6 +9,10 @@ Usage::
 The first line printed is ``Kibo emulator listening on http://HOST:PORT``. Passwords are
 never printed; the demo user's password is documented in
 :data:`airflow_provider_kibo.testing.DEMO_USERS`.
+
+The users file (``--users``) is a JSON list of users with their developer accounts and,
+optionally, their tenants; ``--help`` shows its format (:data:`USERS_FILE_HELP`, the same as
+:func:`~airflow_provider_kibo.testing.models.load_users` reads).
 """
 
 from __future__ import annotations
@@ -24,17 +28,27 @@ from airflow_provider_kibo.testing.emulator import KiboEmulator
 from airflow_provider_kibo.testing.models import DEMO_USERS, load_users
 
 
+USERS_FILE_HELP = """\
+users file (--users): a JSON list of users, e.g.
+  [{"email": "ops@example.com", "password": "...",
+    "accounts": [{"id": 5, "name": "Ops", "app_count": 2}],
+    "tenants": [{"id": 500001, "name": "Ops Store", "order_count": 30, "is_dev_tenant": false,
+                 "sites": [{"id": 500011, "name": "Ops Web", "catalog_id": 1,
+                            "locale_code": "en-US", "currency_code": "USD"}]}]}]
+"tenants" and every tenant or site key but "id" and "name" are optional."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kibo-emulator", description="Run a local Kibo emulator for offline DAG tests.")
+        prog="kibo-emulator", description="Run a local Kibo emulator for offline DAG tests.",
+        epilog=USERS_FILE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
-    parser.add_argument("--users", metavar="FILE.json",
-                        help='users file: [{"email", "password", "accounts": [{"id", "name", "app_count"}]}]')
+    parser.add_argument("--users", metavar="FILE.json", help="users file (format below)")
     parser.add_argument("--rotate-refresh-tokens", action="store_true",
                         help="make refresh tokens single-use (default: a refresh keeps the token)")
     parser.add_argument("--no-access-status", type=int, choices=(401, 403), default=403,
-                        help="status for an account the user cannot use (default 403)")
+                        help="status for an account or tenant the user cannot use (default 403)")
     parser.add_argument("--access-token-lifetime", type=float, default=3600.0, metavar="S",
                         help="access token lifetime in seconds (default 3600)")
     parser.add_argument("--refresh-token-lifetime", type=float, default=86400.0, metavar="S",

@@ -1,8 +1,10 @@
 """A local Kibo emulator: a real HTTP server on loopback for testing DAGs offline.
 
-It speaks the developer auth-ticket API (create, refresh, delete) and one developer-scoped
-read route (``apppackages/collection``), can inject faults (429, 5xx, stalls, dropped
-connections, latency) and exposes a control surface under ``/_emulator/``.
+It speaks the developer auth-ticket API (create, refresh, delete) with one developer-scoped
+read route (``apppackages/collection``), and the tenant admin-user auth-ticket API with one
+tenant-scoped read route (``commerce/orders``, under :meth:`KiboEmulator.tenant_url`). It can
+inject faults (429, 5xx, stalls, dropped connections, latency) and exposes a control surface
+under ``/_emulator/``.
 
 Example::
 
@@ -22,13 +24,19 @@ import threading
 from collections.abc import Iterable
 from types import TracebackType
 
-from airflow_provider_kibo.testing.models import DEMO_USERS, EmulatorClock, EmulatorUser, Seconds
+from airflow_provider_kibo.testing.models import (
+    DEMO_USERS,
+    EmulatorClock,
+    EmulatorUser,
+    Seconds,
+    tenant_domain,
+)
 from airflow_provider_kibo.testing.server import EmulatorHTTPServer
 from airflow_provider_kibo.testing.state import EmulatorState, Fault
 
 
 class KiboEmulator:
-    """A local Kibo server for offline tests: auth tickets, one read route, faults.
+    """A local Kibo server for offline tests: developer and tenant tickets, two read routes, faults.
 
     :param users: Users who can log in (default: :data:`DEMO_USERS`).
     :param host: Interface to bind, loopback by default.
@@ -37,8 +45,16 @@ class KiboEmulator:
     :param refresh_token_lifetime: Refresh token lifetime, seconds or timedelta.
     :param rotate_refresh_tokens: If true a refresh token is single-use: a refresh returns a
         new one and the old one dies at once. If false the same token is returned.
-    :param no_access_status: 401 or 403, the status for an account the user cannot use.
+    :param no_access_status: 401 or 403, the status for an account or tenant the user cannot use.
     :param latency: Seconds added to every Kibo response (not to ``/_emulator/`` routes).
+
+    Tenants: one port serves every tenant. A tenant's (and its sites') ``domain`` in a tenant
+    ticket is ``{host}:{port}/_tenant/{tenantId}``, so ``http://{domain}/api/commerce/orders``
+    reaches the tenant's orders (see :mod:`.orders` for their data, ``filter`` and ``sortBy``).
+    That route takes ``Authorization: Bearer <jwtAccessToken or accessToken>`` or
+    ``x-vol-user-claims: <accessToken>`` of a tenant ticket for that tenant, requires
+    ``x-vol-tenant: {tenantId}`` and accepts ``x-vol-site`` to list one site's orders.
+    Developer and tenant tokens are not interchangeable.
 
     Faults (:meth:`inject`) are consumed in FIFO order by the route they name (``"*"``
     matches any Kibo route):
@@ -108,17 +124,26 @@ class KiboEmulator:
     @property
     def port(self) -> int:
         """The bound TCP port."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return int(self._server.server_address[1])
+        return int(self._running_server().server_address[1])
 
     @property
     def base_url(self) -> str:
         """The Kibo "home" host, e.g. ``http://127.0.0.1:8123``; the API lives under ``/api``."""
-        host = self._address[0]
-        if host in ("", "0.0.0.0", "::"):
-            host = "127.0.0.1" if host != "::" else "::1"
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        return f"http://{self._running_server().authority}"
+
+    def tenant_url(self, tenant_id: int) -> str:
+        """The tenant host of ``tenant_id``, ``http://`` plus the ``domain`` its tickets name.
+
+        E.g. ``http://127.0.0.1:8123/_tenant/100001``; its API lives under ``/api``.
+
+        :param tenant_id: A tenant id.
+        """
+        return f"http://{tenant_domain(self._running_server().authority, tenant_id)}"
+
+    def _running_server(self) -> EmulatorHTTPServer:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return self._server
 
     @property
     def users(self) -> tuple[EmulatorUser, ...]:
@@ -137,7 +162,7 @@ class KiboEmulator:
 
     @property
     def no_access_status(self) -> int:
-        """Status (401 or 403) for an account the user cannot use."""
+        """Status (401 or 403) for an account or tenant the user cannot use."""
         return self._state.no_access_status
 
     @no_access_status.setter
@@ -173,7 +198,8 @@ class KiboEmulator:
 
     # ------------------------------------------------------ observation & faults
     def counters(self) -> dict[str, int]:
-        """Requests received per route (faulted ones included): create, refresh, delete, apppackages."""
+        """Requests received per route (faulted ones included), every route of :data:`.state.ROUTES`:
+        create, refresh, delete, apppackages, tenant_create, tenant_refresh, tenant_delete, orders."""
         return self._state.counters()
 
     def status_counts(self) -> dict[str, dict[int, int]]:
@@ -193,7 +219,8 @@ class KiboEmulator:
                retry_after: int | None = None, seconds: float | None = None) -> Fault:
         """Queue a fault; see :meth:`EmulatorState.inject <.state.EmulatorState.inject>`.
 
-        :param route: ``"create"``, ``"refresh"``, ``"delete"``, ``"apppackages"`` or ``"*"``.
+        :param route: A route of :meth:`counters` (e.g. ``"create"``, ``"tenant_refresh"``,
+            ``"orders"``) or ``"*"``.
         :param kind: ``rate_limit``, ``server_error``, ``stall``, ``drop`` or ``latency``.
         :param times: How many requests the fault affects (FIFO per route).
         :param status: ``server_error`` status: 500, 502 or 503.

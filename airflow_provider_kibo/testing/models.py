@@ -1,4 +1,4 @@
-"""Users, accounts and the clock of the Kibo emulator, plus small shared helpers."""
+"""Users, developer accounts, tenants and the clock of the Kibo emulator, plus small shared helpers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ from typing import Any, Union
 
 #: Application ids are ``account_id * 100 + i``, so an account holds at most 99 apps.
 MAX_APPS_PER_ACCOUNT = 99
+#: Largest id Kibo's ``int32`` fields can carry.
+MAX_INT32 = 2**31 - 1
+#: Orders per tenant the emulator generates at most.
+MAX_ORDERS_PER_TENANT = 10_000
+#: Every tenant has one master catalog holding its sites' catalogs.
+MASTER_CATALOG_ID = 1
+MASTER_CATALOG_NAME = "Master"
 
 Seconds = Union[int, float, timedelta]
 
@@ -153,6 +160,143 @@ class EmulatorAccount:
         return apps
 
 
+def _check_id(value: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_INT32:
+        raise ValueError(f"{what} must be an int in 1..{MAX_INT32}, got {value!r}")
+
+
+def _check_text(value: Any, what: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string")
+
+
+def tenant_domain(authority: str, tenant_id: int) -> str:
+    """The emulator's ``domain`` of a tenant and of its sites: ``{host}:{port}/_tenant/{tenant_id}``.
+
+    One port serves every tenant, so a client building ``http://{domain}/api/...`` reaches it.
+
+    :param authority: The emulator's ``host:port``.
+    :param tenant_id: The tenant id.
+    """
+    return f"{authority}/_tenant/{tenant_id}"
+
+
+@dataclass(frozen=True)
+class EmulatorSite:
+    """A site of a tenant.
+
+    :param id: Site id (``x-vol-site``).
+    :param name: Display name.
+    :param catalog_id: The catalog the site sells from (a catalog of the tenant's master catalog).
+    :param locale_code: Locale, e.g. ``en-US``.
+    :param currency_code: ISO currency code of the site's orders, e.g. ``USD``.
+    """
+
+    id: int
+    name: str
+    catalog_id: int = 1
+    locale_code: str = "en-US"
+    currency_code: str = "USD"
+
+    def __post_init__(self) -> None:
+        _check_id(self.id, "site id")
+        _check_text(self.name, "site name")
+        _check_id(self.catalog_id, "catalog_id")
+        _check_text(self.locale_code, "locale_code")
+        _check_text(self.currency_code, "currency_code")
+
+    def to_json(self, tenant_id: int, domain: str) -> dict[str, Any]:
+        """Return the ``Site`` JSON object.
+
+        :param tenant_id: The id of the tenant owning the site.
+        :param domain: The site's domain.
+        """
+        return {"id": self.id, "name": self.name, "tenantId": tenant_id, "catalogId": self.catalog_id,
+                "localeCode": self.locale_code, "countryCode": self.locale_code.rpartition("-")[2].upper(),
+                "currencyCode": self.currency_code, "domain": domain, "primaryCustomDomain": None,
+                "attributes": []}
+
+
+@dataclass(frozen=True)
+class EmulatorTenant:
+    """A Kibo tenant: its sites, one master catalog, and ``order_count`` generated orders.
+
+    :param id: Tenant id (``tenantId``, ``x-vol-tenant``).
+    :param name: Display name.
+    :param sites: The tenant's sites (at least one); orders are spread over them round-robin.
+    :param order_count: Number of orders listed by the orders route (0 to 10000).
+    :param is_dev_tenant: The ticket's ``isDevTenant``.
+    """
+
+    id: int
+    name: str
+    sites: Sequence[EmulatorSite]
+    order_count: int = 0
+    is_dev_tenant: bool = False
+
+    def __post_init__(self) -> None:
+        _check_id(self.id, "tenant id")
+        _check_text(self.name, "tenant name")
+        sites = tuple(self.sites)
+        if not sites or not all(isinstance(s, EmulatorSite) for s in sites):
+            raise ValueError(f"tenant {self.id} needs at least one EmulatorSite")
+        if len({s.id for s in sites}) != len(sites):
+            raise ValueError(f"duplicate site ids in tenant {self.id}")
+        object.__setattr__(self, "sites", sites)
+        if isinstance(self.order_count, bool) or not isinstance(self.order_count, int) \
+                or not 0 <= self.order_count <= MAX_ORDERS_PER_TENANT:
+            raise ValueError(f"order_count must be an int in 0..{MAX_ORDERS_PER_TENANT}, got {self.order_count!r}")
+        if not isinstance(self.is_dev_tenant, bool):
+            raise ValueError("is_dev_tenant must be a boolean")
+
+    def site(self, site_id: int) -> EmulatorSite | None:
+        """Return the tenant's site with that id, else ``None``.
+
+        :param site_id: A site id.
+        """
+        return next((s for s in self.sites if s.id == site_id), None)
+
+    def to_json(self, authority: str) -> dict[str, Any]:
+        """Return the ``AdminUserTenant`` JSON object.
+
+        :param authority: The emulator's ``host:port``, the base of every ``domain``.
+        """
+        domain = tenant_domain(authority, self.id)
+        first = self.sites[0]
+        catalogs = []
+        for site in self.sites:
+            if all(c["id"] != site.catalog_id for c in catalogs):
+                catalogs.append({"id": site.catalog_id, "name": f"Catalog {site.catalog_id}",
+                                 "tenantId": self.id, "masterCatalogId": MASTER_CATALOG_ID,
+                                 "defaultLocaleCode": site.locale_code,
+                                 "defaultCurrencyCode": site.currency_code})
+        master = {"id": MASTER_CATALOG_ID, "name": MASTER_CATALOG_NAME, "tenantId": self.id,
+                  "defaultLocaleCode": first.locale_code, "defaultCurrencyCode": first.currency_code,
+                  "catalogs": catalogs}
+        return {"id": self.id, "name": self.name, "isDevTenant": self.is_dev_tenant,
+                "sites": [s.to_json(self.id, domain) for s in self.sites], "masterCatalogs": [master],
+                "domain": domain, "attributes": [], "expiry": None, "isUnified": True}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EmulatorTenant:
+        """Build a tenant from ``{"id", "name", "order_count", "is_dev_tenant", "sites": [...]}``.
+
+        Each site is ``{"id", "name", "catalog_id", "locale_code", "currency_code"}``; only ``id``
+        and ``name`` are required, in the tenant and in its sites.
+
+        :param data: The decoded JSON object.
+        :raises ValueError: On a missing key or an invalid value.
+        """
+        site_keys = ("catalog_id", "locale_code", "currency_code")
+        try:
+            sites = [EmulatorSite(site["id"], site["name"], **{k: site[k] for k in site_keys if k in site})
+                     for site in data["sites"]]
+            extra = {k: data[k] for k in ("order_count", "is_dev_tenant") if k in data}
+            return cls(data["id"], data["name"], sites, **extra)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"invalid tenant entry: missing or malformed {exc}") from None
+
+
 @dataclass(frozen=True)
 class EmulatorUser:
     """A developer user who can log in to the emulator.
@@ -163,6 +307,8 @@ class EmulatorUser:
     :param user_id: Kibo user id; derived from the e-mail address when empty.
     :param first_name: First name shown in the ticket's ``user`` object.
     :param last_name: Last name shown in the ticket's ``user`` object.
+    :param tenants: The tenants this user may log in to (tenant admin-user tickets); the first
+        one is the default. Users sharing a tenant id must describe it identically.
     """
 
     email: str
@@ -171,6 +317,7 @@ class EmulatorUser:
     user_id: str = ""
     first_name: str = "Emulator"
     last_name: str = "Developer"
+    tenants: Sequence[EmulatorTenant] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.email, str) or "@" not in self.email:
@@ -183,6 +330,12 @@ class EmulatorUser:
         if len({a.id for a in accounts}) != len(accounts):
             raise ValueError(f"duplicate account ids for {self.email}")
         object.__setattr__(self, "accounts", accounts)
+        tenants = tuple(self.tenants)
+        if not all(isinstance(t, EmulatorTenant) for t in tenants):
+            raise ValueError("tenants must be EmulatorTenant objects")
+        if len({t.id for t in tenants}) != len(tenants):
+            raise ValueError(f"duplicate tenant ids for {self.email}")
+        object.__setattr__(self, "tenants", tenants)
         if not self.user_id:
             derived = uuid.uuid5(uuid.NAMESPACE_URL, "kibo-emulator:" + self.email.lower()).hex
             object.__setattr__(self, "user_id", derived)
@@ -194,6 +347,13 @@ class EmulatorUser:
         """
         return next((a for a in self.accounts if a.id == account_id), None)
 
+    def tenant(self, tenant_id: int) -> EmulatorTenant | None:
+        """Return the tenant with that id if this user may log in to it, else ``None``.
+
+        :param tenant_id: A tenant id.
+        """
+        return next((t for t in self.tenants if t.id == tenant_id), None)
+
     def profile(self) -> dict[str, Any]:
         """Return the ``UserProfile`` JSON object."""
         return {"emailAddress": self.email, "firstName": self.first_name,
@@ -203,7 +363,8 @@ class EmulatorUser:
     def from_json(cls, data: Mapping[str, Any]) -> EmulatorUser:
         """Build a user from ``{"email", "password", "accounts": [{"id", "name", "app_count"}]}``.
 
-        Optional keys: ``user_id``, ``first_name``, ``last_name``.
+        Optional keys: ``user_id``, ``first_name``, ``last_name`` and ``tenants``, a list of
+        :meth:`EmulatorTenant.from_json` objects.
 
         :param data: The decoded JSON object.
         :raises ValueError: On a missing key or an invalid value.
@@ -211,14 +372,24 @@ class EmulatorUser:
         try:
             accounts = [EmulatorAccount(int(a["id"]), str(a["name"]), int(a.get("app_count", 5)))
                         for a in data["accounts"]]
+            tenants = [EmulatorTenant.from_json(t) for t in data.get("tenants", ())]
             extra = {k: str(data[k]) for k in ("user_id", "first_name", "last_name") if k in data}
-            return cls(str(data["email"]), str(data["password"]), accounts, **extra)
+            return cls(str(data["email"]), str(data["password"]), accounts, tenants=tenants, **extra)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"invalid user entry: missing or malformed {exc}") from None
 
 
 def load_users(path: str | Path) -> tuple[EmulatorUser, ...]:
     """Load users from a JSON file holding a list of :meth:`EmulatorUser.from_json` objects.
+
+    For example (``tenants`` and every key of a tenant or site but ``id`` and ``name`` are
+    optional)::
+
+        [{"email": "ops@example.com", "password": "...",
+          "accounts": [{"id": 5, "name": "Ops", "app_count": 2}],
+          "tenants": [{"id": 500001, "name": "Ops Store", "order_count": 30, "is_dev_tenant": false,
+                       "sites": [{"id": 500011, "name": "Ops Web", "catalog_id": 1,
+                                  "locale_code": "en-US", "currency_code": "USD"}]}]}]
 
     :param path: Path of the JSON file.
     :raises ValueError: If the file is not a non-empty list of valid users.
@@ -241,5 +412,13 @@ DEMO_USERS: tuple[EmulatorUser, ...] = (
         ],
         first_name="Demo",
         last_name="Developer",
+        tenants=[
+            EmulatorTenant(100001, "Acme Retail", order_count=45, sites=[
+                EmulatorSite(100011, "Acme US"),
+                EmulatorSite(100012, "Acme CA", catalog_id=2, locale_code="en-CA", currency_code="CAD"),
+            ]),
+            EmulatorTenant(100002, "Globex Outlet", [EmulatorSite(100021, "Globex Main")], order_count=12),
+            EmulatorTenant(100003, "Initech Store", [EmulatorSite(100031, "Initech Web")], order_count=0),
+        ],
     ),
 )

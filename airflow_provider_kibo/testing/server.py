@@ -8,6 +8,15 @@ Kibo routes (counted, faultable, delayed by ``latency``):
 - ``PUT /api/platform/developer/authtickets?developerAccountId=N``: refresh (``"refresh"``)
 - ``DELETE /api/platform/developer/authtickets?refreshToken=R``: log out (``"delete"``)
 - ``GET /api/platform/appdev/apppackages/collection?startIndex=&pageSize=`` (``"apppackages"``)
+- ``POST /api/platform/adminuser/authtickets/tenants?tenantId=N``: tenant login (``"tenant_create"``)
+- ``PUT /api/platform/adminuser/authtickets/tenants?tenantId=N``: tenant refresh or switch
+  (``"tenant_refresh"``)
+- ``DELETE /api/platform/adminuser/authtickets?refreshToken=R``: tenant log out (``"tenant_delete"``)
+- ``GET /_tenant/{tenantId}/api/commerce/orders?startIndex=&pageSize=&sortBy=&filter=`` with
+  ``x-vol-tenant`` (required) and ``x-vol-site`` (optional) headers (``"orders"``). One port
+  serves every tenant: a tenant's ``domain`` is ``{host}:{port}/_tenant/{tenantId}``.
+
+A developer token is refused by the tenant routes and a tenant token by the developer routes.
 
 Control routes (JSON bodies; never counted, faulted or delayed):
 
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import struct
 import threading
@@ -43,6 +53,7 @@ from airflow_provider_kibo.testing.models import format_kibo_datetime
 from airflow_provider_kibo.testing.state import (
     DEFAULT_PAGE_SIZE,
     DROPPED,
+    TENANT,
     EmulatorState,
     Fault,
     KiboError,
@@ -52,11 +63,21 @@ log = logging.getLogger(__name__)
 
 AUTHTICKETS_PATH = "/api/platform/developer/authtickets"
 APPPACKAGES_PATH = "/api/platform/appdev/apppackages/collection"
+TENANT_AUTHTICKETS_PATH = "/api/platform/adminuser/authtickets/tenants"
+ADMINUSER_AUTHTICKETS_PATH = "/api/platform/adminuser/authtickets"
 _KIBO_ROUTES: dict[tuple[str, str], str] = {
     ("POST", AUTHTICKETS_PATH): "create",
     ("PUT", AUTHTICKETS_PATH): "refresh",
     ("DELETE", AUTHTICKETS_PATH): "delete",
     ("GET", APPPACKAGES_PATH): "apppackages",
+    ("POST", TENANT_AUTHTICKETS_PATH): "tenant_create",
+    ("PUT", TENANT_AUTHTICKETS_PATH): "tenant_refresh",
+    ("DELETE", ADMINUSER_AUTHTICKETS_PATH): "tenant_delete",
+}
+#: A tenant host's API below the emulator's one port: ``/_tenant/{tenantId}/api/...``.
+_TENANT_PREFIX = re.compile(r"^/_tenant/(\d+)(/.*)$")
+_TENANT_ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/api/commerce/orders"): "orders",
 }
 _ERROR_TYPES = {400: "ValidationException", 401: "UnauthorizedException",
                 403: "ForbiddenException", 404: "ItemNotFoundException",
@@ -77,6 +98,17 @@ def error_body(status: int, error_code: str, message: str) -> dict[str, Any]:
     return {"message": message, "errorCode": error_code, "applicationName": "Kibo Emulator",
             "additionalErrorData": [], "exceptionDetail": {"message": message, "type": exc_type},
             "items": []}
+
+
+def http_authority(host: str, port: int) -> str:
+    """The ``host:port`` clients use to reach a server bound to ``host`` (wildcards mean loopback).
+
+    :param host: The interface the server binds, e.g. ``127.0.0.1``, ``0.0.0.0`` or ``::``.
+    :param port: The bound port.
+    """
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1" if host != "::" else "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _int_param(query: dict[str, str], name: str, default: int | None) -> int | None:
@@ -108,6 +140,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self._dropped: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         super().__init__(address, _Handler)
+        #: ``host:port`` of this server as clients reach it; the base of the tenants' ``domain``.
+        self.authority = http_authority(address[0], int(self.server_address[1]))
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._conn_lock:
@@ -160,6 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "KiboEmulator/1.0"
     server: EmulatorHTTPServer
     _route: str = ""  # the counted Kibo route of the current request, "" for others
+    _tenant_id: int = 0  # the tenant of a /_tenant/{tenantId}/... request
     _body: bytes
     _query: dict[str, str]
 
@@ -227,10 +262,13 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ kibo side
     def _kibo(self, path: str) -> None:
         state = self.server.state
-        route = _KIBO_ROUTES.get((self.command, path))
+        routes, route_path = _KIBO_ROUTES, path
+        if tenant_path := _TENANT_PREFIX.match(path):
+            routes, route_path, self._tenant_id = _TENANT_ROUTES, tenant_path[2], int(tenant_path[1])
+        route = routes.get((self.command, route_path))
         if route is None:
             self._wait(state.latency)
-            allowed = ", ".join(method for method, known in _KIBO_ROUTES if known == path)
+            allowed = ", ".join(method for method, known in routes if known == route_path)
             if not allowed:
                 raise KiboError(404, "ITEM_NOT_FOUND", f"No route matches {path}.")
             error = KiboError(405, "METHOD_NOT_ALLOWED", f"{self.command} is not allowed here.")
@@ -276,11 +314,11 @@ class _Handler(BaseHTTPRequestHandler):
         except KiboError:
             body = None
         body = body if isinstance(body, dict) else {}
-        if route == "create":
+        if route in ("create", "tenant_create"):
             return state.credential_owner(email=body.get("emailAddress") or body.get("userName"))
-        if route == "refresh":
+        if route in ("refresh", "tenant_refresh"):
             return state.credential_owner(token=body.get("refreshToken"))
-        if route == "delete":
+        if route in ("delete", "tenant_delete"):
             return state.credential_owner(token=self._query.get("refreshtoken"))
         return state.credential_owner(token=self._bearer_token())
 
@@ -291,23 +329,44 @@ class _Handler(BaseHTTPRequestHandler):
         claims = self.headers.get("x-vol-user-claims", "").strip()
         return claims or None
 
-    def _kibo_create(self) -> None:
+    def _credentials(self) -> tuple[Any, Any]:
+        """The ``emailAddress`` and ``password`` of a login body."""
         body = self._json_body()
         if not isinstance(body, dict):
             raise KiboError(400, "VALIDATION_CONFLICT", "The request body must be a JSON object.")
+        return body.get("emailAddress") or body.get("userName"), body.get("password")
+
+    def _refresh_token(self) -> Any:
+        """The ``refreshToken`` of a refresh body (a ticket), or ``None``."""
+        body = self._json_body()
+        return body.get("refreshToken") if isinstance(body, dict) else None
+
+    def _kibo_create(self) -> None:
+        email, password = self._credentials()
         account_id = _int_param(self._query, "developerAccountId", None)
-        email = body.get("emailAddress") or body.get("userName")
-        ticket = self.server.state.create_ticket(email, body.get("password"), account_id)
-        self._send(200, ticket)
+        self._send(200, self.server.state.create_ticket(email, password, account_id))
 
     def _kibo_refresh(self) -> None:
-        body = self._json_body()
-        token = body.get("refreshToken") if isinstance(body, dict) else None
         account_id = _int_param(self._query, "developerAccountId", None)
-        self._send(200, self.server.state.refresh_ticket(token, account_id))
+        self._send(200, self.server.state.refresh_ticket(self._refresh_token(), account_id))
 
     def _kibo_delete(self) -> None:
         self.server.state.delete_ticket(self._query.get("refreshtoken"))
+        self._send(200)
+
+    def _kibo_tenant_create(self) -> None:
+        email, password = self._credentials()
+        tenant_id = _int_param(self._query, "tenantId", None)
+        self._send(200, self.server.state.create_tenant_ticket(email, password, tenant_id,
+                                                               self.server.authority))
+
+    def _kibo_tenant_refresh(self) -> None:
+        tenant_id = _int_param(self._query, "tenantId", None)
+        self._send(200, self.server.state.refresh_tenant_ticket(self._refresh_token(), tenant_id,
+                                                                self.server.authority))
+
+    def _kibo_tenant_delete(self) -> None:
+        self.server.state.delete_ticket(self._query.get("refreshtoken"), TENANT)
         self._send(200)
 
     def _kibo_apppackages(self) -> None:
@@ -316,6 +375,15 @@ class _Handler(BaseHTTPRequestHandler):
         size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
         assert start is not None and size is not None
         self._send(200, self.server.state.list_applications(token, start, size))
+
+    def _kibo_orders(self) -> None:
+        start = _int_param(self._query, "startIndex", 0)
+        size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
+        assert start is not None and size is not None
+        self._send(200, self.server.state.list_orders(
+            self._bearer_token(), self._tenant_id, tenant_header=self.headers.get("x-vol-tenant"),
+            site_header=self.headers.get("x-vol-site"), start_index=start, page_size=size,
+            sort_by=self._query.get("sortby", ""), filter_text=self._query.get("filter", "")))
 
     # --------------------------------------------------------------- control side
     def _control(self, path: str) -> None:

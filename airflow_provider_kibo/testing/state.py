@@ -1,5 +1,9 @@
 """In-memory state of the Kibo emulator: tickets, faults, counters and settings.
 
+Two kinds of tickets share one machinery (lifetimes, rotation, revocation, the clock):
+developer tickets, scoped to a developer account, and tenant admin-user tickets, scoped to a
+tenant. A token of one kind is refused wherever the other kind is expected.
+
 Nothing in this module touches the network; :mod:`airflow_provider_kibo.testing.server`
 puts an HTTP server in front of it. Every public method of :class:`EmulatorState` is
 thread-safe.
@@ -13,7 +17,7 @@ import math
 import secrets
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +25,7 @@ from typing import Any
 from airflow_provider_kibo.testing.models import (
     EmulatorAccount,
     EmulatorClock,
+    EmulatorTenant,
     EmulatorUser,
     Seconds,
     b64url,
@@ -28,9 +33,15 @@ from airflow_provider_kibo.testing.models import (
     to_seconds,
     truncate_to_ms,
 )
+from airflow_provider_kibo.testing.orders import order_filter, sort_orders, tenant_orders
 
 #: Routes that are counted and can be faulted.
-ROUTES: tuple[str, ...] = ("create", "refresh", "delete", "apppackages")
+ROUTES: tuple[str, ...] = ("create", "refresh", "delete", "apppackages",
+                           "tenant_create", "tenant_refresh", "tenant_delete", "orders")
+#: Ticket kinds: developer tickets (per developer account) and tenant admin-user tickets.
+DEVELOPER = "developer"
+TENANT = "tenant"
+_KIND_LABELS = {DEVELOPER: "developer", TENANT: "tenant admin-user"}
 #: Fault kinds accepted by :meth:`EmulatorState.inject`.
 FAULT_KINDS: tuple[str, ...] = ("rate_limit", "server_error", "stall", "drop", "latency")
 SERVER_ERROR_STATUSES: tuple[int, ...] = (500, 502, 503)
@@ -40,6 +51,23 @@ MAX_PAGE_SIZE = 200
 #: Status recorded in :meth:`EmulatorState.status_counts` for a dropped connection.
 DROPPED = 0
 GRANTED_BEHAVIORS: tuple[int, ...] = (1, 2, 3, 4, 20, 21, 22, 23, 24, 25)
+
+
+def _tenants_of(users: tuple[EmulatorUser, ...]) -> dict[int, EmulatorTenant]:
+    """Every tenant of the users by id; users sharing a tenant must describe it identically."""
+    tenants: dict[int, EmulatorTenant] = {}
+    for user in users:
+        for tenant in user.tenants:
+            if tenants.setdefault(tenant.id, tenant) != tenant:
+                raise ValueError(f"tenant {tenant.id} is described differently by two users")
+    return tenants
+
+
+def _header_int(value: str | None) -> int | None:
+    try:
+        return int(value.strip()) if value else None
+    except ValueError:
+        return None
 
 
 class KiboError(Exception):
@@ -55,6 +83,25 @@ class KiboError(Exception):
         self.status = status
         self.error_code = error_code
         self.message = message
+
+
+def page(items: list[dict[str, Any]], start_index: int, page_size: int) -> dict[str, Any]:
+    """Return one page of ``items`` as Kibo's paged collections do.
+
+    :param items: Every item of the collection, in order.
+    :param start_index: Zero-based index of the first item.
+    :param page_size: Items per page (capped at :data:`MAX_PAGE_SIZE`).
+    :returns: ``{"startIndex", "pageSize", "pageCount", "totalCount", "items"}``.
+    :raises KiboError: 400 ``VALIDATION_CONFLICT`` for a negative start or a size below 1.
+    """
+    if start_index < 0:
+        raise KiboError(400, "VALIDATION_CONFLICT", "startIndex must be >= 0.")
+    if page_size < 1:
+        raise KiboError(400, "VALIDATION_CONFLICT", "pageSize must be >= 1.")
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    return {"startIndex": start_index, "pageSize": page_size,
+            "pageCount": math.ceil(len(items) / page_size), "totalCount": len(items),
+            "items": items[start_index:start_index + page_size]}
 
 
 @dataclass
@@ -82,7 +129,8 @@ class _RefreshGrant:
     token: str
     user: EmulatorUser
     session: str
-    account_id: int
+    kind: str
+    scope_id: int  # the developer account or tenant a refresh without a target keeps
     expires_at: datetime
     revoked: bool = False
 
@@ -90,7 +138,8 @@ class _RefreshGrant:
 @dataclass(eq=False)
 class _AccessGrant:
     user: EmulatorUser
-    account: EmulatorAccount
+    kind: str
+    scope: EmulatorAccount | EmulatorTenant
     session: str
     expires_at: datetime
     revoked: bool = False
@@ -104,7 +153,7 @@ class EmulatorState:
     :param access_token_lifetime: Access token lifetime (seconds or timedelta).
     :param refresh_token_lifetime: Refresh token lifetime (seconds or timedelta).
     :param rotate_refresh_tokens: If true a refresh token is single-use.
-    :param no_access_status: 401 or 403, the answer for an account the user cannot use.
+    :param no_access_status: 401 or 403, the answer for an account or tenant the user cannot use.
     :param latency: Seconds added to every Kibo response.
     """
 
@@ -119,6 +168,9 @@ class EmulatorState:
         if len(self._by_email) != len(self.users):
             raise ValueError("duplicate user e-mail addresses")
         self.clock = clock
+        self._tenants = _tenants_of(self.users)
+        created = clock.now()
+        self._orders = {tenant.id: tenant_orders(tenant, created) for tenant in self._tenants.values()}
         self._lock = threading.RLock()
         self._refresh: dict[str, _RefreshGrant] = {}
         self._access: dict[str, _AccessGrant] = {}
@@ -215,7 +267,7 @@ class EmulatorState:
             by_status[status] = by_status.get(status, 0) + 1
 
     def counters(self) -> dict[str, int]:
-        """Return requests received per route; all four routes are always present."""
+        """Return requests received per route; every route of :data:`ROUTES` is always present."""
         with self._lock:
             return dict(self._counters)
 
@@ -236,7 +288,8 @@ class EmulatorState:
                retry_after: int | None = None, seconds: float | None = None) -> Fault:
         """Queue a fault for the next ``times`` requests to ``route`` (FIFO per route).
 
-        :param route: ``"create"``, ``"refresh"``, ``"delete"``, ``"apppackages"`` or ``"*"``.
+        :param route: A route of :data:`ROUTES` (e.g. ``"create"``, ``"tenant_refresh"``,
+            ``"orders"``) or ``"*"``.
         :param kind: One of :data:`FAULT_KINDS`.
         :param times: How many requests the fault affects.
         :param status: For ``server_error``: 500, 502 or 503 (default 500).
@@ -302,19 +355,20 @@ class EmulatorState:
         self._secrets.add(token)
         return token
 
-    def _new_refresh(self, user: EmulatorUser, session: str, account_id: int,
+    def _new_refresh(self, user: EmulatorUser, session: str, kind: str, scope_id: int,
                      now: datetime) -> _RefreshGrant:
         expires = truncate_to_ms(now + timedelta(seconds=self.refresh_token_lifetime))
-        grant = _RefreshGrant(self._new_token(), user, session, account_id, expires)
+        grant = _RefreshGrant(self._new_token(), user, session, kind, scope_id, expires)
         self._refresh[grant.token] = grant
         self._sessions[session].append(grant)
         return grant
 
-    def _jwt(self, user: EmulatorUser, account: EmulatorAccount, now: datetime,
-             expires: datetime) -> str:
+    def _jwt(self, user: EmulatorUser, kind: str, scope: EmulatorAccount | EmulatorTenant,
+             now: datetime, expires: datetime) -> str:
         header = {"alg": "HS256", "typ": "JWT", "kid": "kibo-emulator"}
-        claims = {"iss": "kibo-emulator", "aud": "kibo-developer", "sub": user.user_id,
-                  "email": user.email, "developerAccountId": account.id,
+        scope_claim = "developerAccountId" if kind == DEVELOPER else "tenant"
+        claims = {"iss": "kibo-emulator", "aud": f"kibo-{kind}", "sub": user.user_id,
+                  "email": user.email, scope_claim: scope.id,
                   "iat": int(now.timestamp()), "nbf": int(now.timestamp()),
                   "exp": int(expires.timestamp()), "jti": uuid.uuid4().hex}
         parts = [b64url(json.dumps(p, separators=(",", ":")).encode()) for p in (header, claims)]
@@ -322,12 +376,22 @@ class EmulatorState:
         self._secrets.add(token)
         return token
 
-    def _issue(self, refresh: _RefreshGrant, account: EmulatorAccount,
-               now: datetime) -> dict[str, Any]:
+    @staticmethod
+    def _scope_fields(user: EmulatorUser, scope: EmulatorAccount | EmulatorTenant,
+                      authority: str) -> dict[str, Any]:
+        """The ticket fields naming its scope: the account or tenant, and the user's others."""
+        if isinstance(scope, EmulatorAccount):
+            return {"account": scope.to_json(), "availableAccounts": [a.to_json() for a in user.accounts]}
+        return {"tenant": scope.to_json(authority),
+                "availableTenants": [t.to_json(authority) for t in user.tenants],
+                "redirect": None, "ssoSession": None, "ssoNameId": None}
+
+    def _issue(self, refresh: _RefreshGrant, scope: EmulatorAccount | EmulatorTenant, now: datetime,
+               authority: str) -> dict[str, Any]:
         user = refresh.user
         expires = truncate_to_ms(now + timedelta(seconds=self.access_token_lifetime))
-        access, jwt = self._new_token(), self._jwt(user, account, now, expires)
-        grant = _AccessGrant(user, account, refresh.session, expires)
+        access, jwt = self._new_token(), self._jwt(user, refresh.kind, scope, now, expires)
+        grant = _AccessGrant(user, refresh.kind, scope, refresh.session, expires)
         self._access[access] = self._access[jwt] = grant
         self._sessions[refresh.session].append(grant)
         return {
@@ -337,21 +401,62 @@ class EmulatorState:
             "refreshToken": refresh.token,
             "refreshTokenExpiration": format_kibo_datetime(refresh.expires_at),
             "createdOn": format_kibo_datetime(now),
-            "account": account.to_json(),
-            "availableAccounts": [a.to_json() for a in user.accounts],
+            **self._scope_fields(user, scope, authority),
             "grantedBehaviors": list(GRANTED_BEHAVIORS),
             "user": user.profile(),
         }
 
-    def _account_for(self, user: EmulatorUser, account_id: int) -> EmulatorAccount:
-        account = user.account(account_id)
-        if account is None:
+    def _scope_for(self, user: EmulatorUser, kind: str,
+                   scope_id: int | None) -> EmulatorAccount | EmulatorTenant:
+        """The account or tenant ``scope_id`` of the user (``None``: the first), or the no-access answer."""
+        scopes: Sequence[EmulatorAccount | EmulatorTenant]
+        scopes, what = (user.accounts, "developer account") if kind == DEVELOPER else (user.tenants, "tenant")
+        if scope_id is None:
+            if scopes:
+                return scopes[0]
+            raise KiboError(self.no_access_status, "UNAUTHORIZED", f"The user has no {what}.")
+        scope = next((item for item in scopes if item.id == scope_id), None)
+        if scope is None:
             raise KiboError(self.no_access_status, "UNAUTHORIZED",
-                            f"The user does not have access to developer account {account_id}.")
-        return account
+                            f"The user does not have access to {what} {scope_id}.")
+        return scope
+
+    def _login(self, kind: str, email: Any, password: Any, scope_id: int | None,
+               authority: str) -> dict[str, Any]:
+        user = self._by_email.get(email.lower()) if isinstance(email, str) else None
+        if user is None or not isinstance(password, str) or not hmac.compare_digest(
+                password.encode(), user.password.encode()):
+            raise KiboError(401, "INVALID_CREDENTIALS", "Invalid Credentials: Invalid credentials.")
+        now = truncate_to_ms(self.clock.now())
+        with self._lock:
+            scope = self._scope_for(user, kind, scope_id)
+            session = uuid.uuid4().hex
+            self._sessions[session] = []
+            return self._issue(self._new_refresh(user, session, kind, scope.id, now), scope, now, authority)
+
+    def _renew(self, kind: str, refresh_token: Any, scope_id: int | None,
+               authority: str) -> dict[str, Any]:
+        now = truncate_to_ms(self.clock.now())
+        with self._lock:
+            grant = self._refresh.get(refresh_token) if isinstance(refresh_token, str) else None
+            if grant is None:
+                raise KiboError(401, "UNAUTHORIZED", "The refresh token is missing or invalid.")
+            if grant.kind != kind:
+                raise KiboError(401, "UNAUTHORIZED",
+                                f"The refresh token is not a {_KIND_LABELS[kind]} refresh token.")
+            if grant.revoked:
+                raise KiboError(401, "UNAUTHORIZED", "The refresh token is no longer valid.")
+            if now >= grant.expires_at:
+                raise KiboError(401, "UNAUTHORIZED", "The refresh token has expired.")
+            scope = self._scope_for(grant.user, kind, grant.scope_id if scope_id is None else scope_id)
+            if self.rotate_refresh_tokens:
+                grant.revoked = True
+                grant = self._new_refresh(grant.user, grant.session, kind, scope.id, now)
+            grant.scope_id = scope.id
+            return self._issue(grant, scope, now, authority)
 
     def create_ticket(self, email: Any, password: Any, account_id: int | None) -> dict[str, Any]:
-        """Log in with credentials (``POST authtickets``).
+        """Log in with credentials (``POST developer/authtickets``).
 
         :param email: The ``emailAddress`` sent by the client.
         :param password: The ``password`` sent by the client.
@@ -359,52 +464,58 @@ class EmulatorState:
         :returns: A ``DeveloperAdminUserAuthTicket``.
         :raises KiboError: 401 ``INVALID_CREDENTIALS`` or the no-access answer.
         """
-        user = self._by_email.get(email.lower()) if isinstance(email, str) else None
-        if user is None or not isinstance(password, str) or not hmac.compare_digest(
-                password.encode(), user.password.encode()):
-            raise KiboError(401, "INVALID_CREDENTIALS", "Invalid Credentials: Invalid credentials.")
-        now = truncate_to_ms(self.clock.now())
-        with self._lock:
-            account = user.accounts[0] if account_id is None else self._account_for(user, account_id)
-            session = uuid.uuid4().hex
-            self._sessions[session] = []
-            return self._issue(self._new_refresh(user, session, account.id, now), account, now)
+        return self._login(DEVELOPER, email, password, account_id, "")
+
+    def create_tenant_ticket(self, email: Any, password: Any, tenant_id: int | None,
+                             authority: str) -> dict[str, Any]:
+        """Log in to a tenant with credentials (``POST adminuser/authtickets/tenants``).
+
+        :param email: The ``emailAddress`` sent by the client.
+        :param password: The ``password`` sent by the client.
+        :param tenant_id: ``tenantId``, or ``None`` for the user's first tenant.
+        :param authority: The emulator's ``host:port``, the base of the tenants' ``domain``.
+        :returns: A ``TenantAdminUserAuthTicket``.
+        :raises KiboError: 401 ``INVALID_CREDENTIALS`` or the no-access answer.
+        """
+        return self._login(TENANT, email, password, tenant_id, authority)
 
     def refresh_ticket(self, refresh_token: Any, account_id: int | None) -> dict[str, Any]:
-        """Refresh a ticket, optionally switching account (``PUT authtickets``).
+        """Refresh a developer ticket, optionally switching account (``PUT developer/authtickets``).
 
         :param refresh_token: The ``refreshToken`` of the ticket sent by the client.
         :param account_id: Target account, or ``None`` to keep the ticket's current account.
         :returns: A new ``DeveloperAdminUserAuthTicket``.
-        :raises KiboError: 401 ``UNAUTHORIZED`` for a bad refresh token, or the no-access answer.
+        :raises KiboError: 401 ``UNAUTHORIZED`` for a bad refresh token (or a tenant one), or the
+            no-access answer.
         """
-        now = truncate_to_ms(self.clock.now())
-        with self._lock:
-            grant = self._refresh.get(refresh_token) if isinstance(refresh_token, str) else None
-            if grant is None:
-                raise KiboError(401, "UNAUTHORIZED", "The refresh token is missing or invalid.")
-            if grant.revoked:
-                raise KiboError(401, "UNAUTHORIZED", "The refresh token is no longer valid.")
-            if now >= grant.expires_at:
-                raise KiboError(401, "UNAUTHORIZED", "The refresh token has expired.")
-            target = grant.account_id if account_id is None else account_id
-            account = self._account_for(grant.user, target)
-            if self.rotate_refresh_tokens:
-                grant.revoked = True
-                grant = self._new_refresh(grant.user, grant.session, account.id, now)
-            grant.account_id = account.id
-            return self._issue(grant, account, now)
+        return self._renew(DEVELOPER, refresh_token, account_id, "")
 
-    def delete_ticket(self, refresh_token: str | None) -> None:
+    def refresh_tenant_ticket(self, refresh_token: Any, tenant_id: int | None,
+                              authority: str) -> dict[str, Any]:
+        """Refresh a tenant ticket, optionally switching tenant (``PUT adminuser/authtickets/tenants``).
+
+        :param refresh_token: The ``refreshToken`` of the ticket sent by the client.
+        :param tenant_id: Target tenant, or ``None`` to keep the ticket's current tenant.
+        :param authority: The emulator's ``host:port``, the base of the tenants' ``domain``.
+        :returns: A new ``TenantAdminUserAuthTicket``.
+        :raises KiboError: 401 ``UNAUTHORIZED`` for a bad refresh token (or a developer one), or
+            the no-access answer.
+        """
+        return self._renew(TENANT, refresh_token, tenant_id, authority)
+
+    def delete_ticket(self, refresh_token: str | None, kind: str = DEVELOPER) -> None:
         """Log out: revoke the refresh token's session (its refresh and access tokens).
 
-        Unknown or missing tokens are ignored, like Kibo does.
+        Unknown or missing tokens, and tokens of the other kind, are ignored, like Kibo ignores
+        unknown ones.
 
         :param refresh_token: The refresh token to revoke.
+        :param kind: :data:`DEVELOPER` (``DELETE developer/authtickets``) or :data:`TENANT`
+            (``DELETE adminuser/authtickets``).
         """
         with self._lock:
             grant = self._refresh.get(refresh_token) if refresh_token else None
-            if grant is not None:
+            if grant is not None and grant.kind == kind:
                 for item in self._sessions.get(grant.session, ()):
                     item.revoked = True
 
@@ -436,25 +547,66 @@ class EmulatorState:
         :returns: An ``ApplicationSummaryCollection``.
         :raises KiboError: 401 ``UNAUTHORIZED`` or 400 ``VALIDATION_CONFLICT``.
         """
+        account = self._access_scope(token, DEVELOPER)
+        assert isinstance(account, EmulatorAccount)
+        return page(account.applications(), start_index, page_size)
+
+    def list_orders(self, token: str | None, tenant_id: int, *, tenant_header: str | None,
+                    site_header: str | None, start_index: int, page_size: int, sort_by: str,
+                    filter_text: str) -> dict[str, Any]:
+        """Return one page of a tenant's orders (``GET /_tenant/{tenantId}/api/commerce/orders``).
+
+        :param token: A tenant access token or JWT access token for that tenant.
+        :param tenant_id: The tenant of the path.
+        :param tenant_header: The ``x-vol-tenant`` header: required, the path's tenant.
+        :param site_header: The ``x-vol-site`` header: optional, a site of the tenant whose orders
+            alone are listed.
+        :param start_index: Zero-based index of the first item.
+        :param page_size: Items per page (capped at :data:`MAX_PAGE_SIZE`).
+        :param sort_by: Kibo's ``sortBy`` (see :func:`.orders.sort_orders`); empty for
+            ``auditInfo.updateDate`` then ``orderNumber``.
+        :param filter_text: Kibo's ``filter`` (see :func:`.orders.order_filter`).
+        :returns: An ``OrderCollection``.
+        :raises KiboError: 404 ``ITEM_NOT_FOUND`` for an unknown tenant, 401 ``UNAUTHORIZED`` for
+            a token that is not a live tenant token of that tenant, 400 ``VALIDATION_CONFLICT`` for
+            bad context headers, paging, ``sortBy`` or ``filter``.
+        """
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            raise KiboError(404, "ITEM_NOT_FOUND", f"Tenant {tenant_id} does not exist.")
+        if self._access_scope(token, TENANT).id != tenant_id:
+            raise KiboError(401, "UNAUTHORIZED", f"The access token is not valid for tenant {tenant_id}.")
+        if _header_int(tenant_header) != tenant_id:
+            raise KiboError(400, "VALIDATION_CONFLICT",
+                            f"The x-vol-tenant header is required and must be {tenant_id}, the tenant of the URL.")
+        orders = self._orders[tenant_id]
+        if site_header:
+            site_id = _header_int(site_header)
+            if site_id is None or tenant.site(site_id) is None:
+                raise KiboError(400, "VALIDATION_CONFLICT",
+                                f"The x-vol-site header must name a site of tenant {tenant_id}.")
+            orders = [order for order in orders if order["siteId"] == site_id]
+        try:
+            keep = order_filter(filter_text)
+            orders = sort_orders([order for order in orders if keep(order)], sort_by)
+        except ValueError as exc:
+            raise KiboError(400, "VALIDATION_CONFLICT", str(exc)) from None
+        return page(orders, start_index, page_size)
+
+    def _access_scope(self, token: str | None, kind: str) -> EmulatorAccount | EmulatorTenant:
+        """The account or tenant of a live access token of ``kind``, else a 401 ``UNAUTHORIZED``."""
         now = self.clock.now()
         with self._lock:
             grant = self._access.get(token) if token else None
             if grant is None:
                 raise KiboError(401, "UNAUTHORIZED", "Missing or invalid access token.")
+            if grant.kind != kind:
+                raise KiboError(401, "UNAUTHORIZED", f"The access token is not a {_KIND_LABELS[kind]} access token.")
             if grant.revoked:
                 raise KiboError(401, "UNAUTHORIZED", "The access token has been revoked.")
             if now >= grant.expires_at:
                 raise KiboError(401, "UNAUTHORIZED", "The access token has expired.")
-            account = grant.account
-        if start_index < 0:
-            raise KiboError(400, "VALIDATION_CONFLICT", "startIndex must be >= 0.")
-        if page_size < 1:
-            raise KiboError(400, "VALIDATION_CONFLICT", "pageSize must be >= 1.")
-        page_size = min(page_size, MAX_PAGE_SIZE)
-        apps = account.applications()
-        return {"startIndex": start_index, "pageSize": page_size,
-                "pageCount": math.ceil(len(apps) / page_size), "totalCount": len(apps),
-                "items": apps[start_index:start_index + page_size]}
+            return grant.scope
 
     def issued_secrets(self) -> set[str]:
         """Return every token ever issued plus every user password (for leak tests)."""

@@ -17,7 +17,15 @@ from airflow_provider_kibo.identity import KiboIdentity
 from airflow_provider_kibo.stores import LATEST_SLOT, MemoryTicketStore
 from airflow_provider_kibo.testing import KiboEmulator
 from airflow_provider_kibo.ticket import KiboTicket
-from tests.support import EMAIL, OTHER_EMAIL, OTHER_PASSWORD, PASSWORD, TWO_USERS, set_connection
+from tests.support import (
+    EMAIL,
+    OTHER_EMAIL,
+    OTHER_PASSWORD,
+    PASSWORD,
+    TENANT_ROUTES_UNUSED,
+    TWO_USERS,
+    set_connection,
+)
 
 
 @pytest.fixture
@@ -52,7 +60,8 @@ def test_login_change_logs_in_once_as_the_new_user_and_logs_out_the_old_one(
         new = make_hook().get_ticket(2001)
         again = make_hook().get_ticket(2001)
 
-    assert kibo_emulator.counters() == {"create": 2, "refresh": 1, "delete": 1, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 2, "refresh": 1, "delete": 1, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
     assert calls_by(kibo_emulator, EMAIL, since=changed_at) == ["delete"]
     assert calls_by(kibo_emulator, OTHER_EMAIL, since=changed_at) == ["create"]
     assert new.issued_to == KiboIdentity.of(kibo_emulator.base_url, OTHER_EMAIL)
@@ -89,7 +98,7 @@ def test_host_change_logs_in_at_the_new_host_and_logs_out_at_the_old_one(
 
         new = make_hook(clock=new_host.clock.now).get_ticket(1001)
 
-        assert new_host.counters() == {"create": 1, "refresh": 0, "delete": 0, "apppackages": 0}
+        assert new_host.counters() == {"create": 1, "refresh": 0, "delete": 0, "apppackages": 0, **TENANT_ROUTES_UNUSED}
         assert all(call["user"] == EMAIL for call in new_host.calls())
         assert [c["route"] for c in kibo_emulator.calls()] == ["create", "delete"]
         assert not refresh_token_works(kibo_emulator, old.refresh_token)
@@ -106,7 +115,8 @@ def test_password_change_keeps_the_stored_tickets_of_the_same_user(monkeypatch, 
 
     assert reused.access_token == old.access_token
     assert switched.refresh_token == old.refresh_token
-    assert kibo_emulator.counters() == {"create": 1, "refresh": 1, "delete": 0, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 1, "refresh": 1, "delete": 0, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
 
 
 def test_seed_refresh_token_of_a_new_user_wins_over_the_old_users_tickets(
@@ -222,7 +232,8 @@ def test_ticket_stored_without_identity_is_replaced_with_one_warning(kibo_emulat
         ticket = make_hook().get_ticket(1001)
 
     assert ticket.access_token != unbound.access_token
-    assert kibo_emulator.counters() == {"create": 1, "refresh": 0, "delete": 0, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 1, "refresh": 0, "delete": 0, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
     assert store.read("1001") == store.read(LATEST_SLOT) == ticket
     assert ticket.issued_to == KiboIdentity.of(kibo_emulator.base_url, EMAIL)
     warnings = [r for r in caplog.records if "earlier version" in r.getMessage()]

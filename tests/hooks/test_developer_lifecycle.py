@@ -11,7 +11,7 @@ import requests
 from airflow_provider_kibo.errors import KiboAccountAccessError, KiboAuthError
 from airflow_provider_kibo.hooks.developer import ADVISORY_REFRESH_HEADSTART
 from airflow_provider_kibo.stores import LATEST_SLOT
-from tests.support import EMAIL, PASSWORD, set_connection
+from tests.support import EMAIL, PASSWORD, TENANT_ROUTES_UNUSED, set_connection
 
 LIFETIME = 3600
 MARGIN = 180
@@ -71,7 +71,8 @@ def test_ticket_inside_the_margin_is_refreshed_before_use(make_hook, kibo_emulat
 
     assert ticket.access_token != old.access_token
     assert ticket.access_valid_for(kibo_emulator.clock.now()) > timedelta(seconds=MARGIN)
-    assert kibo_emulator.counters() == {"create": 1, "refresh": 1, "delete": 0, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 1, "refresh": 1, "delete": 0, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
 
 
 def test_min_valid_for_beyond_the_margin_forces_a_refresh(make_hook, kibo_emulator):
@@ -193,7 +194,8 @@ def test_seed_ticket_without_password_is_refreshed_and_used(monkeypatch, kibo_em
 
     assert ticket.account_id == 1001
     assert seeded_account.access_token == seed["accessToken"]
-    assert kibo_emulator.counters() == {"create": 0, "refresh": 1, "delete": 0, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 0, "refresh": 1, "delete": 0, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
 
 
 def test_dead_seed_without_password_says_how_to_reseed(monkeypatch, kibo_emulator, make_hook, conn_id):

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_provider_kibo.errors import AirflowFailException, KiboAccountAccessError, KiboConfigError
 from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
+from tests.support import TENANT_ROUTES_UNUSED
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -64,7 +65,8 @@ def test_force_login_logs_in_and_logs_out_the_earlier_tickets(conn_id, kibo_emul
 
     assert summary["refreshed"] is True
     assert summary["issued_to"] == f"developer@example.com at {kibo_emulator.base_url}"
-    assert kibo_emulator.counters() == {"create": 1, "refresh": 0, "delete": 1, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 1, "refresh": 0, "delete": 1, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
     assert switch(conn_id, developer_account_id=1002)["refreshed"] is False
 
 

@@ -23,6 +23,7 @@ from airflow_provider_kibo.testing import (
     EmulatorUser,
     KiboEmulator,
 )
+from tests.support import TENANT_ROUTES_UNUSED
 
 EMAIL = "developer@example.com"
 PASSWORD = "emulator-password"
@@ -492,7 +493,8 @@ def test_inject_rejects_invalid_faults(kibo_emulator: KiboEmulator, kwargs) -> N
 
 # ------------------------------------------------------------------- counters & http
 def test_counters_count_requests_received_per_route_including_faulted_ones(kibo_emulator) -> None:
-    assert kibo_emulator.counters() == {"create": 0, "refresh": 0, "delete": 0, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 0, "refresh": 0, "delete": 0, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
     kibo_emulator.inject("create", "rate_limit")
     assert create(kibo_emulator).status_code == 429
     ticket = login(kibo_emulator)
@@ -500,16 +502,22 @@ def test_counters_count_requests_received_per_route_including_faulted_ones(kibo_
     apps(kibo_emulator, ticket["accessToken"])
     apps(kibo_emulator, "bad")
     requests.delete(kibo_emulator.base_url + TICKETS, timeout=5)
-    assert kibo_emulator.counters() == {"create": 2, "refresh": 1, "delete": 1, "apppackages": 2}
+    assert kibo_emulator.counters() == {"create": 2, "refresh": 1, "delete": 1, "apppackages": 2,
+                                        **TENANT_ROUTES_UNUSED}
     assert kibo_emulator.status_counts() == {"create": {429: 1, 200: 1}, "refresh": {200: 1},
-                                             "delete": {200: 1}, "apppackages": {200: 1, 401: 1}}
+                                             "delete": {200: 1}, "apppackages": {200: 1, 401: 1},
+                                             "tenant_create": {}, "tenant_refresh": {}, "tenant_delete": {},
+                                             "orders": {}}
 
 
 def test_reset_counters_zeroes_counters_and_status_counts(kibo_emulator: KiboEmulator) -> None:
     login(kibo_emulator)
     kibo_emulator.reset_counters()
-    assert kibo_emulator.counters() == {"create": 0, "refresh": 0, "delete": 0, "apppackages": 0}
-    assert kibo_emulator.status_counts() == {"create": {}, "refresh": {}, "delete": {}, "apppackages": {}}
+    assert kibo_emulator.counters() == {"create": 0, "refresh": 0, "delete": 0, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
+    assert kibo_emulator.status_counts() == {"create": {}, "refresh": {}, "delete": {}, "apppackages": {},
+                                             "tenant_create": {}, "tenant_refresh": {}, "tenant_delete": {},
+                                             "orders": {}}
 
 
 def test_calls_name_the_user_whose_password_or_token_each_request_carried(make_emulator) -> None:
@@ -538,13 +546,14 @@ def test_http_counters_match_python_and_control_routes_are_not_counted(kibo_emul
     login(kibo_emulator)
     for _ in range(3):
         assert control(kibo_emulator, "counters").json() == {"create": 1, "refresh": 0, "delete": 0,
-                                                              "apppackages": 0}
+                                                              "apppackages": 0, **TENANT_ROUTES_UNUSED}
     control(kibo_emulator, "clock")
     assert kibo_emulator.counters()["create"] == 1
     assert control(kibo_emulator, "status_counts").json()["create"] == {"200": 1}
     reset = control(kibo_emulator, "counters/reset")
     assert reset.status_code == 200
-    assert kibo_emulator.counters() == {"create": 0, "refresh": 0, "delete": 0, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 0, "refresh": 0, "delete": 0, "apppackages": 0,
+                                        **TENANT_ROUTES_UNUSED}
 
 
 def test_unknown_paths_are_404_item_not_found_and_not_counted(kibo_emulator: KiboEmulator) -> None:

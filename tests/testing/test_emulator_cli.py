@@ -18,6 +18,7 @@ import requests
 import airflow_provider_kibo.testing
 
 TICKETS = "/api/platform/developer/authtickets"
+TENANT_TICKETS = "/api/platform/adminuser/authtickets/tenants"
 REPO_ROOT = Path(airflow_provider_kibo.testing.__file__).resolve().parents[2]
 URL_PREFIX = "Kibo emulator listening on "
 
@@ -125,9 +126,48 @@ def test_cli_users_file_and_flags_configure_the_emulator(run_cli, tmp_path: Path
     assert "ops-secret-pw" not in cli.rest_of_stdout()
 
 
+def test_cli_users_file_with_tenants_serves_tenant_tickets_and_orders(run_cli, tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps([{
+        "email": "ops@example.com", "password": "ops-secret-pw", "accounts": [{"id": 5, "name": "Ops"}],
+        "tenants": [{"id": 500001, "name": "Ops Store", "order_count": 9, "is_dev_tenant": True,
+                     "sites": [{"id": 500011, "name": "Ops Web"},
+                               {"id": 500012, "name": "Ops EU", "catalog_id": 2, "currency_code": "EUR"}]},
+                    {"id": 500002, "name": "Ops Lab", "sites": [{"id": 500021, "name": "Lab"}]}]}]))
+    cli = run_cli("--users", str(users))
+    url = _url(cli)
+    login = {"emailAddress": "ops@example.com", "password": "ops-secret-pw"}
+    ticket = requests.post(url + TENANT_TICKETS, json=login, timeout=5).json()
+    assert (ticket["tenant"]["id"], ticket["tenant"]["isDevTenant"]) == (500001, True)
+    assert [t["id"] for t in ticket["availableTenants"]] == [500001, 500002]
+    assert ticket["tenant"]["domain"] == url.removeprefix("http://") + "/_tenant/500001"
+    response = requests.get(f"http://{ticket['tenant']['domain']}/api/commerce/orders", timeout=5, headers={
+        "Authorization": f"Bearer {ticket['jwtAccessToken']}", "x-vol-tenant": "500001", "x-vol-site": "500012"})
+    assert response.status_code == 200
+    assert [(o["siteId"], o["currencyCode"]) for o in response.json()["items"]] == [(500012, "EUR")] * 4
+    assert requests.post(url + TENANT_TICKETS, params={"tenantId": 100001}, json=login, timeout=5).status_code == 403
+    assert cli.stop(signal.SIGTERM) == 0
+
+
+def test_cli_help_documents_the_users_file_with_tenants(run_cli) -> None:
+    cli = run_cli("--help")
+    assert cli.process.wait(timeout=30) == 0
+    help_text = cli.rest_of_stdout()
+    assert '"tenants": [{"id"' in help_text and '"sites": [{"id"' in help_text and "order_count" in help_text
+
+
 def test_cli_rejects_an_invalid_users_file_with_exit_status_2(run_cli, tmp_path: Path) -> None:
     users = tmp_path / "users.json"
     users.write_text(json.dumps([{"email": "ops@example.com"}]))
     cli = run_cli("--users", str(users))
     assert cli.process.wait(timeout=30) == 2
     assert "invalid user entry" in cli.process.stderr.read()
+
+
+def test_cli_rejects_a_users_file_with_an_invalid_tenant_with_exit_status_2(run_cli, tmp_path: Path) -> None:
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps([{"email": "ops@example.com", "password": "pw", "accounts": [{"id": 5, "name": "Ops"}],
+                                  "tenants": [{"id": 500001, "name": "No sites", "sites": []}]}]))
+    cli = run_cli("--users", str(users))
+    assert cli.process.wait(timeout=30) == 2
+    assert "tenant 500001 needs at least one EmulatorSite" in cli.process.stderr.read()

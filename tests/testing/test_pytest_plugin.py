@@ -38,7 +38,8 @@ def test_first(kibo_emulator, monkeypatch):
 def test_second(kibo_emulator, monkeypatch):
     connect(monkeypatch, kibo_emulator)
     KiboDeveloperHook("kibo_plugin").get_ticket()
-    assert kibo_emulator.counters() == {"create": 1, "refresh": 0, "delete": 0, "apppackages": 0}
+    assert kibo_emulator.counters() == {"create": 1, "refresh": 0, "delete": 0, "apppackages": 0,
+                                        "tenant_create": 0, "tenant_refresh": 0, "tenant_delete": 0, "orders": 0}
 '''
 
 
