@@ -157,17 +157,19 @@ def parse_extra(raw: str | None) -> dict[str, Any]:
     return extra
 
 
-def validate_account_id(value: Any, field: str) -> int:
+def validate_account_id(value: Any, field: str, what: str = "developer account id") -> int:
     """
-    Return a developer account id as an int, accepting digit strings (templated values arrive as text).
+    Return a Kibo id (of a developer account, a tenant, a site) as an int, accepting digit strings
+    (templated values arrive as text).
 
     :param value: the value given
     :param field: where it came from, for the error message
+    :param what: what the id names, for the error message
     """
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise KiboConfigError(field, f"must be a positive integer developer account id, not {value!r}")
+        raise KiboConfigError(field, f"must be a positive integer {what}, not {value!r}")
     return value
 
 

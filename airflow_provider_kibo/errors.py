@@ -84,6 +84,25 @@ class KiboAccountAccessError(KiboAuthError, AirflowFailException):
         )
 
 
+class KiboTenantAccessError(KiboAuthError, AirflowFailException):
+    """
+    The user has no access to the requested tenant; retrying cannot help.
+
+    :param tenant_id: the tenant asked for
+    :param available_tenant_ids: the tenants the user does have, as last reported by Kibo
+    """
+
+    def __init__(self, tenant_id: int, available_tenant_ids: tuple[int, ...], **api_error: str | int | None) -> None:
+        self.tenant_id = tenant_id
+        self.available_tenant_ids = available_tenant_ids
+        available = ", ".join(str(t) for t in available_tenant_ids) or "none known"
+        super().__init__(
+            f"No access to Kibo tenant {tenant_id}; the user's tenants are: {available}. "
+            "Use one of them, or ask an administrator of that tenant to add the user",
+            **api_error,
+        )
+
+
 class KiboTicketStoreError(KiboError):
     """A ticket could not be written where the Connection says tickets are kept."""
 

@@ -7,15 +7,24 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_kibo.testing import DEMO_USERS, EmulatorAccount, EmulatorUser
+from airflow_provider_kibo.testing import DEMO_USERS, EmulatorAccount, EmulatorSite, EmulatorTenant, EmulatorUser
 from airflow_provider_kibo.transport import RetryPolicy
 
 EMAIL = "developer@example.com"
 PASSWORD = "emulator-password"
 OTHER_EMAIL = "Other.Developer@example.com"
 OTHER_PASSWORD = "other-emulator-password"
-TWO_USERS = (*DEMO_USERS, EmulatorUser(OTHER_EMAIL, OTHER_PASSWORD, [EmulatorAccount(2001, "Umbrella Dev", app_count=2)]))
-"""The demo user (accounts 1001-1003) and another Kibo user (account 2001), for credential changes."""
+TWO_USERS = (
+    *DEMO_USERS,
+    EmulatorUser(
+        OTHER_EMAIL,
+        OTHER_PASSWORD,
+        [EmulatorAccount(2001, "Umbrella Dev", app_count=2)],
+        tenants=[EmulatorTenant(200001, "Umbrella Shop", [EmulatorSite(200011, "Umbrella Web")], order_count=3)],
+    ),
+)
+"""The demo user (accounts 1001-1003, tenants 100001-100003) and another Kibo user (account 2001,
+tenant 200001), for credential changes."""
 TENANT_ROUTES_UNUSED = {"tenant_create": 0, "tenant_refresh": 0, "tenant_delete": 0, "orders": 0}
 """The emulator's tenant-ticket and orders counters of a test that calls none of them."""
 FAST_RETRIES = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, retry_after_max=5)

@@ -1,4 +1,4 @@
-"""``KiboRefreshTicketOperator``: make sure a fresh ticket for a developer account is stored."""
+"""``KiboRefreshTicketOperator``: make sure a fresh ticket for a developer account or a tenant is stored."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+    from airflow_provider_kibo.hooks.tenant import KiboTenantHook
 
 DEFAULT_MIN_VALID_FOR = timedelta(minutes=10)
 """How long the ticket must stay valid after the task, unless the task says otherwise."""
@@ -20,16 +21,18 @@ DEFAULT_MIN_VALID_FOR = timedelta(minutes=10)
 
 class KiboRefreshTicketOperator(BaseOperator):
     """
-    Switch the Connection's ticket to a developer account, refreshing it only when needed.
+    Switch the Connection's ticket to a developer account or a tenant, refreshing it only when needed.
 
-    The stored ticket for the account is reused when it stays valid for ``min_valid_for``;
-    otherwise (or with ``force_refresh``) a new one is obtained and stored for downstream tasks.
-    With ``force_login`` it logs in with the Connection's current password and logs out every earlier
-    ticket of the Connection: a full credential rotation. Returns a summary without any secret:
-    account id and name, expiries, available accounts, user id, whom the ticket was issued to and
-    whether it refreshed.
+    The stored ticket for the account (or tenant) is reused when it stays valid for
+    ``min_valid_for``; otherwise (or with ``force_refresh``) a new one is obtained and stored for
+    downstream tasks. With ``force_login`` it logs in with the Connection's current password and logs
+    out every earlier ticket of that kind: a full credential rotation. Returns a summary without any
+    secret: the account's (or tenant's) id and name, expiries, the available accounts (or tenants),
+    user id, whom the ticket was issued to and whether it refreshed; for a tenant also its domain and
+    site ids.
 
     :param developer_account_id: the developer account (templated); defaults to the Connection's
+    :param tenant_id: a tenant instead of a developer account (templated); give one or the other
     :param kibo_conn_id: the ``kibo_developer`` Connection (templated)
     :param force_refresh: refresh even when the stored ticket is still good
     :param force_login: log in with the password and log out every earlier ticket (templated: a
@@ -37,13 +40,14 @@ class KiboRefreshTicketOperator(BaseOperator):
     :param min_valid_for: how long the ticket must stay valid at least
     """
 
-    template_fields: Sequence[str] = ("developer_account_id", "kibo_conn_id", "force_login")
+    template_fields: Sequence[str] = ("developer_account_id", "tenant_id", "kibo_conn_id", "force_login")
     ui_color = "#f5e7d8"
 
     def __init__(
         self,
         *,
         developer_account_id: int | str | None = None,
+        tenant_id: int | str | None = None,
         kibo_conn_id: str = "kibo_developer_default",
         force_refresh: bool = False,
         force_login: bool | str = False,
@@ -51,15 +55,24 @@ class KiboRefreshTicketOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if developer_account_id is not None and tenant_id is not None:
+            from airflow_provider_kibo.errors import KiboConfigError
+
+            raise KiboConfigError("tenant_id", "give either developer_account_id or tenant_id, not both")
         self.developer_account_id = developer_account_id
+        self.tenant_id = tenant_id
         self.kibo_conn_id = kibo_conn_id
         self.force_refresh = force_refresh
         self.force_login = force_login
         self.min_valid_for = min_valid_for
 
     @cached_property
-    def hook(self) -> KiboDeveloperHook:
-        """The hook, built on first use (never while the DAG file is parsed)."""
+    def hook(self) -> KiboDeveloperHook | KiboTenantHook:
+        """The hook of the account or tenant, built on first use (never while the DAG file is parsed)."""
+        if self.tenant_id is not None:
+            from airflow_provider_kibo.hooks.tenant import KiboTenantHook
+
+            return KiboTenantHook(self.kibo_conn_id, self.tenant_id)
         from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
 
         return KiboDeveloperHook(self.kibo_conn_id, self.developer_account_id)
@@ -76,10 +89,11 @@ class KiboRefreshTicketOperator(BaseOperator):
             action = "Refreshed the ticket of" if self.hook.tickets_obtained else "Reused the ticket of"
         refreshed = self.hook.tickets_obtained > 0
         self.log.info(
-            "%s Kibo developer account %s (%s); valid until %s",
+            "%s Kibo %s %s (%s); valid until %s",
             action,
-            ticket.account_id,
-            ticket.account_name,
+            self.hook.kind.scope_label,
+            ticket.scope_id,
+            ticket.scope_name,
             ticket.access_token_expires_at.isoformat(),
         )
         return {**ticket.summary(), "refreshed": refreshed}

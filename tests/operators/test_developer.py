@@ -80,6 +80,24 @@ def test_force_login_takes_the_text_a_template_renders(conn_id, kibo_emulator):
         switch(conn_id, force_login="yes")
 
 
+def test_switching_to_a_tenant_reports_its_ticket_without_secrets(conn_id, kibo_emulator):
+    first = switch(conn_id, tenant_id="100002")
+    again = switch(conn_id, tenant_id=100002)
+
+    assert (first["refreshed"], again["refreshed"]) == (True, False)
+    assert first["tenant_id"] == 100002 and first["tenant_name"] == "Globex Outlet"
+    assert set(first["available_tenant_ids"]) == {100001, 100002, 100003}
+    assert first["site_ids"] == [100021]
+    assert first["domain"].endswith("/_tenant/100002")
+    assert kibo_emulator.counters()["tenant_create"] == 1
+    assert not any(secret in json.dumps(first) for secret in kibo_emulator.issued_secrets())
+
+
+def test_an_account_and_a_tenant_together_are_a_config_error():
+    with pytest.raises(KiboConfigError, match="give either developer_account_id or tenant_id, not both"):
+        KiboRefreshTicketOperator(task_id="switch", developer_account_id=1001, tenant_id=100001)
+
+
 def test_an_inaccessible_account_fails_the_task_without_retries(conn_id, kibo_emulator):
     with pytest.raises(KiboAccountAccessError) as raised:
         switch(conn_id, developer_account_id=1999)
@@ -98,7 +116,7 @@ def test_a_bad_min_valid_for_names_the_argument(conn_id):
 def test_building_the_operator_touches_nothing(kibo_emulator):
     operator = KiboRefreshTicketOperator(task_id="switch", kibo_conn_id="does_not_exist", developer_account_id=7)
 
-    assert operator.template_fields == ("developer_account_id", "kibo_conn_id", "force_login")
+    assert operator.template_fields == ("developer_account_id", "tenant_id", "kibo_conn_id", "force_login")
     assert sum(kibo_emulator.counters().values()) == 0
 
 
