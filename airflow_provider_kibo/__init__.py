@@ -1,5 +1,5 @@
-"""Apache Airflow provider for Kibo Commerce developer auth tickets."""
+"""Apache Airflow provider for Kibo Commerce auth tickets: developer accounts and tenants."""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -63,7 +63,10 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-kibo",
         "name": "Kibo Commerce",
-        "description": "Kibo Commerce developer auth tickets: created, refreshed, shared and never leaked.",
+        "description": (
+            "Kibo Commerce auth tickets for developer accounts and tenants: created, refreshed, shared "
+            "and never leaked."
+        ),
         "versions": [__version__],
         "integrations": [
             {
@@ -75,7 +78,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Kibo Commerce",
-                "python-modules": ["airflow_provider_kibo.hooks.developer"],
+                "python-modules": ["airflow_provider_kibo.hooks.developer", "airflow_provider_kibo.hooks.tenant"],
             }
         ],
         "operators": [

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from airflow_provider_kibo import __version__
 from airflow_provider_kibo.get_provider_info import CONN_FIELDS, get_provider_info
 
 HOOK_META = """
@@ -40,6 +41,16 @@ def test_package_name_matches_the_distribution():
     assert get_provider_info()["package-name"] == distribution("airflow-provider-kibo").metadata["Name"]
 
 
+def test_the_version_is_kept_in_one_place():
+    from importlib.metadata import distribution
+
+    metadata = distribution("airflow-provider-kibo").metadata
+
+    assert get_provider_info()["versions"] == [__version__] == [metadata["Version"]]
+    assert "Framework :: Apache Airflow :: Provider" in metadata.get_all("Classifier")
+    assert any(url.startswith("Documentation, https://") for url in metadata.get_all("Project-URL"))
+
+
 def test_airflow_providers_list_shows_the_provider():
     done = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
@@ -54,7 +65,7 @@ def test_providers_manager_registers_the_hook_for_the_connection_type():
     info = json.loads(run_python(HOOK_INFO))
 
     assert info == {
-        "provider": "0.1.0",
+        "provider": __version__,
         "hook": "airflow_provider_kibo.hooks.developer.KiboDeveloperHook",
         "conn_id_attribute": "kibo_conn_id",
         "testable": True,
