@@ -10,36 +10,23 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_kibo.ticket_check import check_ticket, describe_condition
+
+try:  # Airflow 3.2+: the Task SDK owns the exception classes.
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowSensorTimeout
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-    from airflow_provider_kibo.ticket import KiboTicket
 
 DEFAULT_MIN_VALID_FOR = timedelta(minutes=5)
-
-
-def check_ticket(hook: KiboDeveloperHook, min_valid_for: timedelta, check_access: bool) -> KiboTicket | None:
-    """
-    One check of the sensor and its trigger: the ticket when the condition holds, else ``None``.
-
-    :param hook: the hook of the Connection and account to check
-    :param min_valid_for: how long the ticket must stay valid at least
-    :param check_access: ask Kibo for a ticket (succeeds once the user may use the account) rather
-        than reading the store only
-    """
-    from airflow_provider_kibo.errors import KiboAccountAccessError
-
-    if check_access:
-        try:
-            ticket = hook.get_ticket(min_valid_for=min_valid_for)
-        except KiboAccountAccessError:
-            return None
-    else:
-        ticket = hook.stored_ticket()
-    if ticket is None or ticket.access_valid_for(hook.now()) < min_valid_for:
-        return None
-    return ticket
+DEFERRAL_TIMEOUT_GRACE = timedelta(minutes=1)
+"""A deferred sensor's trigger ends at the sensor's ``timeout`` by itself; the deferral timeout the
+scheduler enforces comes this much later, so it steps in only when no triggerer delivered the
+trigger's own timeout event (and never races it for the message)."""
 
 
 class KiboTicketSensor(BaseSensorOperator):
@@ -50,7 +37,9 @@ class KiboTicketSensor(BaseSensorOperator):
     (a rotation DAG, say) to refresh tickets. With ``check_access`` it asks Kibo through the hook and
     succeeds once the user may use the account (for accounts still being provisioned). Returns the
     ticket's summary, without any secret. Works in ``poke`` and ``reschedule`` modes and, with
-    ``deferrable``, waits in the triggerer.
+    ``deferrable``, waits in the triggerer. In every mode, also under ``dag.test()``, ``timeout``
+    ends the wait with ``AirflowSensorTimeout`` naming the account and the condition, which
+    ``soft_fail`` turns into a skip.
 
     :param developer_account_id: the developer account (templated); defaults to the Connection's
     :param kibo_conn_id: the ``kibo_developer`` Connection (templated)
@@ -92,12 +81,16 @@ class KiboTicketSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as err:
+                raise AirflowSensorTimeout(f"Timed out waiting for {self._condition()}: {err}") from err
         checked = self.poke(context)
         if checked.is_done:
             return checked.xcom_value
         from airflow_provider_kibo.triggers.developer import KiboTicketTrigger
 
+        timeout = timedelta(seconds=self.timeout)
         self.defer(
             trigger=KiboTicketTrigger(
                 kibo_conn_id=self.kibo_conn_id,
@@ -105,15 +98,23 @@ class KiboTicketSensor(BaseSensorOperator):
                 min_valid_for_seconds=self.min_valid_for.total_seconds(),
                 check_access=self.check_access,
                 poll_interval=self.poke_interval,
+                deadline=(self.hook.now() + timeout).isoformat(),
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            timeout=timeout + DEFERRAL_TIMEOUT_GRACE,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger fired: return the summary, or fail with the trigger's message."""
+        """Resume after the trigger fired: return the summary, or fail (or skip, with ``soft_fail``)
+        with the trigger's message, a timeout as a sensor timeout."""
         from airflow_provider_kibo.errors import KiboError
 
-        if event.get("status") != "success":
+        status = event.get("status")
+        if status == "timeout":
+            raise AirflowSensorTimeout(event["message"])
+        if status != "success":
             raise KiboError(f"Waiting for the Kibo ticket failed: {event.get('message', event)}")
         return event["summary"]
+
+    def _condition(self) -> str:
+        return describe_condition(self.hook.account_id(), self.min_valid_for, self.check_access)
