@@ -347,7 +347,7 @@ class KiboDeveloperHook(BaseHook):
     def _read(self, slot: str) -> KiboTicket | None:
         ticket = self.store.read(slot)
         if ticket is not None:
-            _mask(ticket.secrets)
+            _mask_ticket(ticket, self.now())
         return ticket
 
     def _refresh_with(self, account: int, refresh_token: str) -> KiboTicket:
@@ -428,7 +428,7 @@ class KiboDeveloperHook(BaseHook):
             raise KiboApiError(
                 "Kibo answered with an incomplete ticket", api_message=str(err), correlation_id=correlation_id
             ) from None
-        _mask(ticket.secrets)
+        _mask_ticket(ticket, self.now())
         if account is not None and ticket.account_id != account:
             raise KiboApiError(
                 f"Kibo answered with a ticket for account {ticket.account_id} instead of {account}",
@@ -538,7 +538,13 @@ class KiboDeveloperHook(BaseHook):
 
 def _mask(secrets: Iterable[str]) -> None:
     """Register secret strings with Airflow's masker, and inside a task with its supervisor too."""
-    from airflow.sdk.log import mask_secret
+    from airflow_provider_kibo.masking import mask_secrets
 
-    for secret in secrets:
-        mask_secret(secret)
+    mask_secrets(secrets)
+
+
+def _mask_ticket(ticket: KiboTicket, now: datetime) -> None:
+    """Mask a ticket's tokens while they can be used (see ``masking``)."""
+    from airflow_provider_kibo.masking import mask_ticket
+
+    mask_ticket(ticket, now)
