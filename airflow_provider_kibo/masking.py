@@ -54,14 +54,15 @@ class _AirflowMaskers:
             isinstance(getattr(m, "patterns", None), set)
             and hasattr(m, "replacer")
             and callable(getattr(m, "_adaptations", None))
+            and isinstance(getattr(m, "min_length_to_mask", None), int)
             for m in maskers
         )
         return maskers if expected else None
 
     @staticmethod
     def patterns(masker: Any, secret: str) -> set[str]:
-        """The patterns the masker holds (or would hold) for one secret."""
-        return {re.escape(s) for s in masker._adaptations(secret) if s}
+        """The patterns the masker holds (or would hold) for one secret; none when it is too short to mask."""
+        return {re.escape(s) for s in masker._adaptations(secret) if len(s) >= masker.min_length_to_mask}
 
     @staticmethod
     def update(masker: Any, add: set[str], remove: set[str]) -> None:
