@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +24,7 @@ from airflow_provider_kibo.config import KiboConnectionConfig, validate_min_vali
 from airflow_provider_kibo.errors import KiboApiError, KiboAuthError, KiboConfigError, KiboError
 from airflow_provider_kibo.identity import KiboIdentity
 from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR, ticket_lock
+from airflow_provider_kibo.masking import mask_secrets, mask_ticket
 from airflow_provider_kibo.session import KiboBearerAuth, KiboSession
 from airflow_provider_kibo.stores import TicketStore, variable_or_memory_store
 from airflow_provider_kibo.ticket import KiboAuthTicket, TicketFormatError
@@ -136,7 +137,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
     def config(self) -> KiboConnectionConfig:
         """The validated Connection; its secrets are registered for masking."""
         config = self.config_from(self.get_connection(self.kibo_conn_id))
-        mask(config.secrets)
+        mask_secrets(config.secrets)
         return config
 
     @staticmethod
@@ -371,7 +372,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
         ticket = self.store.read(slot)
         if not isinstance(ticket, self.kind.ticket_class):
             return None
-        mask(ticket.secrets)
+        mask_ticket(ticket, self.now())
         return ticket
 
     def _refresh_with(self, scope: int, refresh_token: str) -> T:
@@ -458,7 +459,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
             raise KiboApiError(
                 "Kibo answered with an incomplete ticket", api_message=str(err), correlation_id=correlation_id
             ) from None
-        mask(ticket.secrets)
+        mask_ticket(ticket, self.now())
         ticket = ticket.issued(self.identity)
         if scope is not None and ticket.scope_id != scope:
             raise KiboApiError(
@@ -581,11 +582,3 @@ class KiboTicketHook(BaseHook, Generic[T]):
             total = page.get("totalCount")
             if not items or (total is not None and start >= total):
                 return
-
-
-def mask(secrets: Iterable[str]) -> None:
-    """Register secret strings with Airflow's masker, and inside a task with its supervisor too."""
-    from airflow.sdk.log import mask_secret
-
-    for secret in secrets:
-        mask_secret(secret)

@@ -103,6 +103,10 @@ class KiboTenantHook(KiboTicketHook[KiboTenantTicket]):
     def _home_scope(self) -> int | None:
         return self.tenant_id
 
+    def scope_description(self) -> str:
+        """What the hook's tickets are for, in words: ``tenant <id>``."""
+        return f"tenant {self.tenant_id}"
+
     # -- the ticket lifecycle ---------------------------------------------------------------------
 
     def get_ticket(self, *, min_valid_for: timedelta | None = None) -> KiboTenantTicket:

@@ -69,13 +69,9 @@ class KiboRefreshTicketOperator(BaseOperator):
     @cached_property
     def hook(self) -> KiboDeveloperHook | KiboTenantHook:
         """The hook of the account or tenant, built on first use (never while the DAG file is parsed)."""
-        if self.tenant_id is not None:
-            from airflow_provider_kibo.hooks.tenant import KiboTenantHook
+        from airflow_provider_kibo.ticket_check import ticket_hook
 
-            return KiboTenantHook(self.kibo_conn_id, self.tenant_id)
-        from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-
-        return KiboDeveloperHook(self.kibo_conn_id, self.developer_account_id)
+        return ticket_hook(self.kibo_conn_id, self.developer_account_id, self.tenant_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_kibo.config import validate_flag

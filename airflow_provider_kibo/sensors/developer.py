@@ -1,4 +1,4 @@
-"""``KiboTicketSensor``: wait until a valid ticket for a developer account is there."""
+"""``KiboTicketSensor``: wait until a valid ticket for a developer account or a tenant is there."""
 
 from __future__ import annotations
 
@@ -10,62 +10,54 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_kibo.ticket_check import check_ticket, describe_condition, ticket_hook
+
+try:  # Airflow 3.2+: the Task SDK owns the exception classes.
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowSensorTimeout
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-    from airflow_provider_kibo.ticket import KiboTicket
+    from airflow_provider_kibo.hooks.tenant import KiboTenantHook
 
 DEFAULT_MIN_VALID_FOR = timedelta(minutes=5)
-
-
-def check_ticket(hook: KiboDeveloperHook, min_valid_for: timedelta, check_access: bool) -> KiboTicket | None:
-    """
-    One check of the sensor and its trigger: the ticket when the condition holds, else ``None``.
-
-    :param hook: the hook of the Connection and account to check
-    :param min_valid_for: how long the ticket must stay valid at least
-    :param check_access: ask Kibo for a ticket (succeeds once the user may use the account) rather
-        than reading the store only
-    """
-    from airflow_provider_kibo.errors import KiboAccountAccessError
-
-    if check_access:
-        try:
-            ticket = hook.get_ticket(min_valid_for=min_valid_for)
-        except KiboAccountAccessError:
-            return None
-    else:
-        ticket = hook.stored_ticket()
-    if ticket is None or ticket.access_valid_for(hook.now()) < min_valid_for:
-        return None
-    return ticket
+DEFERRAL_TIMEOUT_GRACE = timedelta(minutes=1)
+"""A deferred sensor's trigger ends at the sensor's ``timeout`` by itself; the deferral timeout the
+scheduler enforces comes this much later, so it steps in only when no triggerer delivered the
+trigger's own timeout event (and never races it for the message)."""
 
 
 class KiboTicketSensor(BaseSensorOperator):
     """
-    Wait until the ticket stored for a developer account stays valid for ``min_valid_for``.
+    Wait until the ticket stored for a developer account (or a tenant) stays valid for ``min_valid_for``.
 
     By default it reads the ticket store only, never calling Kibo, so a DAG can wait for another
     (a rotation DAG, say) to refresh tickets. With ``check_access`` it asks Kibo through the hook and
     succeeds once the user may use the account (for accounts still being provisioned). Returns the
     ticket's summary, without any secret. Works in ``poke`` and ``reschedule`` modes and, with
-    ``deferrable``, waits in the triggerer.
+    ``deferrable``, waits in the triggerer. In every mode, also under ``dag.test()``, ``timeout``
+    ends the wait with ``AirflowSensorTimeout`` naming the account and the condition, which
+    ``soft_fail`` turns into a skip.
 
     :param developer_account_id: the developer account (templated); defaults to the Connection's
+    :param tenant_id: a tenant instead of a developer account (templated); give one or the other
     :param kibo_conn_id: the ``kibo_developer`` Connection (templated)
     :param min_valid_for: how long the ticket must stay valid at least
     :param check_access: ask Kibo instead of reading the store only
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``)
     """
 
-    template_fields: Sequence[str] = ("developer_account_id", "kibo_conn_id")
+    template_fields: Sequence[str] = ("developer_account_id", "tenant_id", "kibo_conn_id")
     ui_color = "#f5e7d8"
 
     def __init__(
         self,
         *,
         developer_account_id: int | str | None = None,
+        tenant_id: int | str | None = None,
         kibo_conn_id: str = "kibo_developer_default",
         min_valid_for: timedelta = DEFAULT_MIN_VALID_FOR,
         check_access: bool = False,
@@ -73,18 +65,21 @@ class KiboTicketSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if developer_account_id is not None and tenant_id is not None:
+            from airflow_provider_kibo.errors import KiboConfigError
+
+            raise KiboConfigError("tenant_id", "give either developer_account_id or tenant_id, not both")
         self.developer_account_id = developer_account_id
+        self.tenant_id = tenant_id
         self.kibo_conn_id = kibo_conn_id
         self.min_valid_for = min_valid_for
         self.check_access = check_access
         self.deferrable = deferrable
 
     @cached_property
-    def hook(self) -> KiboDeveloperHook:
-        """The hook, built on first use (never while the DAG file is parsed)."""
-        from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-
-        return KiboDeveloperHook(self.kibo_conn_id, self.developer_account_id)
+    def hook(self) -> KiboDeveloperHook | KiboTenantHook:
+        """The hook of the account or tenant, built on first use (never while the DAG file is parsed)."""
+        return ticket_hook(self.kibo_conn_id, self.developer_account_id, self.tenant_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
         ticket = check_ticket(self.hook, self.min_valid_for, self.check_access)
@@ -92,28 +87,41 @@ class KiboTicketSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as err:
+                raise AirflowSensorTimeout(f"Timed out waiting for {self._condition()}: {err}") from err
         checked = self.poke(context)
         if checked.is_done:
             return checked.xcom_value
         from airflow_provider_kibo.triggers.developer import KiboTicketTrigger
 
+        timeout = timedelta(seconds=self.timeout)
         self.defer(
             trigger=KiboTicketTrigger(
                 kibo_conn_id=self.kibo_conn_id,
-                developer_account_id=self.hook.account_id(),
+                developer_account_id=None if self.tenant_id is not None else self.hook.account_id(),
+                tenant_id=None if self.tenant_id is None else self.hook.tenant_id,
                 min_valid_for_seconds=self.min_valid_for.total_seconds(),
                 check_access=self.check_access,
                 poll_interval=self.poke_interval,
+                deadline=(self.hook.now() + timeout).isoformat(),
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            timeout=timeout + DEFERRAL_TIMEOUT_GRACE,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger fired: return the summary, or fail with the trigger's message."""
+        """Resume after the trigger fired: return the summary, or fail (or skip, with ``soft_fail``)
+        with the trigger's message, a timeout as a sensor timeout."""
         from airflow_provider_kibo.errors import KiboError
 
-        if event.get("status") != "success":
+        status = event.get("status")
+        if status == "timeout":
+            raise AirflowSensorTimeout(event["message"])
+        if status != "success":
             raise KiboError(f"Waiting for the Kibo ticket failed: {event.get('message', event)}")
         return event["summary"]
+
+    def _condition(self) -> str:
+        return describe_condition(self.hook.scope_description(), self.min_valid_for, self.check_access)

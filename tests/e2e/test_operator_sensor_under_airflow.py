@@ -10,7 +10,7 @@ from tests.e2e.airflow_deployment import AirflowDeployment
 SWITCH_WAIT = "kibo_e2e_switch_wait"
 DEFERRAL = "kibo_e2e_deferral"
 INACCESSIBLE = "kibo_e2e_inaccessible"
-
+SENSOR_TIMEOUT = "kibo_e2e_sensor_timeout"
 
 
 def test_switch_wait_downstream_runs_green(airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection):
@@ -83,3 +83,25 @@ def test_inaccessible_account_fails_its_task_once_without_retrying(
     log = airflow.task_log(INACCESSIBLE, run_id, "switch")
     assert "No access to Kibo developer account 1999" in log
     assert "1001, 1002, 1003" in log
+
+
+def test_every_sensor_mode_times_out_failing_or_skipping(
+    airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection
+):
+    conn_id = kibo_connection()
+    airflow.wait_for_dag(SENSOR_TIMEOUT)
+
+    run_id = airflow.trigger(SENSOR_TIMEOUT, conf={"conn_id": conn_id})
+
+    assert airflow.wait_for_run(SENSOR_TIMEOUT, run_id) == "failed"
+    assert airflow.task_states(SENSOR_TIMEOUT, run_id) == {
+        "poke_fails": "failed", "poke_skips": "skipped",
+        "reschedule_fails": "failed", "reschedule_skips": "skipped",
+        "deferred_fails": "failed", "deferred_skips": "skipped",
+    }
+    for task in ("poke_fails", "reschedule_fails", "deferred_fails"):
+        assert (
+            "Timed out waiting for a Kibo ticket for developer account 1002 valid for at least 0:05:00 in the "
+            "ticket store"
+        ) in airflow.task_log(SENSOR_TIMEOUT, run_id, task), task
+    assert "Trigger fired event" in airflow.task_log(SENSOR_TIMEOUT, run_id, "deferred_skips"), "the trigger ended it"

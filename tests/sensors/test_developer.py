@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk.bases.operator import TriggerFailureReason
 
 from airflow_provider_kibo.errors import KiboError
 from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
-from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+from airflow_provider_kibo.sensors.developer import DEFERRAL_TIMEOUT_GRACE, KiboTicketSensor
 from airflow_provider_kibo.triggers.developer import KiboTicketTrigger
 
 try:  # Airflow 3.2+
@@ -65,16 +65,21 @@ def test_deferrable_sensor_returns_at_once_when_the_ticket_is_there(conn_id):
 
 
 def test_deferrable_sensor_defers_to_a_plain_trigger(conn_id, kibo_emulator):
+    before = datetime.now(timezone.utc)
     with pytest.raises(TaskDeferred) as deferred:
         sensor(conn_id, developer_account_id="1002", deferrable=True, min_valid_for=timedelta(minutes=61)).execute({})
+    after = datetime.now(timezone.utc)
 
     assert deferred.value.method_name == "execute_complete"
-    assert deferred.value.timeout == timedelta(seconds=30)
-    assert deferred.value.trigger.serialize() == (
+    assert deferred.value.timeout == timedelta(seconds=30) + DEFERRAL_TIMEOUT_GRACE
+    path, kwargs = deferred.value.trigger.serialize()
+    deadline = datetime.fromisoformat(kwargs.pop("deadline"))
+    assert (path, kwargs) == (
         "airflow_provider_kibo.triggers.developer.KiboTicketTrigger",
         {"kibo_conn_id": conn_id, "developer_account_id": 1002, "min_valid_for_seconds": 3660.0,
-         "check_access": False, "poll_interval": 1.0},
+         "check_access": False, "poll_interval": 1.0, "tenant_id": None},
     )
+    assert before + timedelta(seconds=30) <= deadline <= after + timedelta(seconds=30), "the sensor's timeout"
     assert isinstance(deferred.value.trigger, KiboTicketTrigger)
     assert sum(kibo_emulator.counters().values()) == 0
 
@@ -93,3 +98,64 @@ def test_trigger_timeout_fails_or_skips_like_any_sensor(soft_fail, expected):
 
     with pytest.raises(expected):
         waiting.resume_execution("__fail__", {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, {})
+
+
+TIMEOUT_EVENT = {"status": "timeout", "message": "Timed out waiting for a Kibo ticket for developer account 1002"}
+
+
+@pytest.mark.parametrize(("soft_fail", "expected"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)])
+def test_trigger_timeout_event_fails_or_skips_like_any_sensor(soft_fail, expected):
+    waiting = sensor("kibo", deferrable=True, soft_fail=soft_fail)
+
+    with pytest.raises(expected) as raised:
+        waiting.resume_execution("execute_complete", {"event": TIMEOUT_EVENT}, {})
+
+    timeout = raised.value if expected is AirflowSensorTimeout else raised.value.__cause__
+    assert isinstance(timeout, AirflowSensorTimeout)
+    assert str(timeout) == TIMEOUT_EVENT["message"]
+
+
+def test_poke_mode_timeout_names_the_account_and_the_condition(conn_id):
+    waiting = KiboTicketSensor(task_id="wait", kibo_conn_id=conn_id, developer_account_id=1003, poke_interval=0.1,
+                               timeout=0.3, check_access=True, min_valid_for=timedelta(minutes=61))
+
+    with pytest.raises(AirflowSensorTimeout, match=(
+        r"^Timed out waiting for Kibo to grant access: a Kibo ticket for developer account 1003 valid for at least "
+        r"1:01:00: Sensor has timed out"
+    )):
+        waiting.execute({})
+
+
+def test_a_tenant_ticket_is_waited_for_in_the_store(conn_id, kibo_emulator):
+    waiting = sensor(conn_id, tenant_id="100002")
+    assert waiting.poke({}).is_done is False
+
+    KiboRefreshTicketOperator(task_id="switch", kibo_conn_id=conn_id, tenant_id=100002).execute({})
+    kibo_emulator.reset_counters()
+    done = waiting.poke({})
+
+    assert done.is_done is True
+    assert done.xcom_value["tenant_id"] == 100002
+    assert sum(kibo_emulator.counters().values()) == 0
+
+
+def test_a_deferred_tenant_sensor_hands_the_tenant_to_its_trigger(conn_id):
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(conn_id, tenant_id=100003, deferrable=True).execute({})
+
+    _, kwargs = deferred.value.trigger.serialize()
+    assert (kwargs["tenant_id"], kwargs["developer_account_id"]) == (100003, None)
+
+
+def test_tenant_timeout_names_the_tenant(conn_id):
+    waiting = KiboTicketSensor(task_id="wait", kibo_conn_id=conn_id, tenant_id=100003, poke_interval=0.1, timeout=0.3)
+
+    with pytest.raises(AirflowSensorTimeout, match=r"^Timed out waiting for a Kibo ticket for tenant 100003 valid"):
+        waiting.execute({})
+
+
+def test_an_account_and_a_tenant_together_are_a_config_error():
+    from airflow_provider_kibo.errors import KiboConfigError
+
+    with pytest.raises(KiboConfigError, match="give either developer_account_id or tenant_id, not both"):
+        KiboTicketSensor(task_id="wait", developer_account_id=1001, tenant_id=100001)

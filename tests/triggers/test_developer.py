@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -12,9 +13,11 @@ from airflow_provider_kibo.triggers.developer import KiboTicketTrigger
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
-def trigger(conn_id: str, account: int = 1001, check_access: bool = False) -> KiboTicketTrigger:
+def trigger(
+    conn_id: str, account: int = 1001, check_access: bool = False, deadline: str | None = None
+) -> KiboTicketTrigger:
     return KiboTicketTrigger(conn_id, account, min_valid_for_seconds=60.0, check_access=check_access,
-                             poll_interval=0.05)
+                             poll_interval=0.05, deadline=deadline)
 
 
 async def first_event(trigger: KiboTicketTrigger, timeout: float = 10):
@@ -22,17 +25,24 @@ async def first_event(trigger: KiboTicketTrigger, timeout: float = 10):
 
 
 def test_serialize_is_pinned():
-    assert trigger("kibo_prod", 1002).serialize() == (
+    assert trigger("kibo_prod", 1002, deadline="2026-11-26T12:00:00+00:00").serialize() == (
         "airflow_provider_kibo.triggers.developer.KiboTicketTrigger",
         {"kibo_conn_id": "kibo_prod", "developer_account_id": 1002, "min_valid_for_seconds": 60.0,
-         "check_access": False, "poll_interval": 0.05},
+         "check_access": False, "poll_interval": 0.05, "deadline": "2026-11-26T12:00:00+00:00", "tenant_id": None},
     )
 
 
 def test_serialized_trigger_rebuilds_the_same_trigger():
-    path, kwargs = trigger("kibo_prod", 1002).serialize()
+    path, kwargs = trigger("kibo_prod", 1002, deadline="2026-11-26T12:00:00+00:00").serialize()
 
     assert KiboTicketTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+def test_trigger_serialized_before_deadlines_existed_still_loads():
+    path, kwargs = trigger("kibo_prod", 1002).serialize()
+    del kwargs["deadline"]
+
+    assert KiboTicketTrigger(**kwargs).serialize()[1]["deadline"] is None
 
 
 def test_trigger_fires_once_a_ticket_is_stored(conn_id, kibo_emulator):
@@ -84,3 +94,37 @@ def test_the_event_loop_keeps_running_during_a_slow_check(conn_id, kibo_emulator
 
     assert event.payload["status"] == "success"
     assert ticks >= 10, "the loop ticked while the check waited on Kibo"
+
+
+def test_trigger_ends_with_a_timeout_event_at_its_deadline(conn_id, kibo_emulator):
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=0.5)
+
+    event = asyncio.run(first_event(trigger(conn_id, 1002, deadline=deadline.isoformat())))
+
+    assert datetime.now(timezone.utc) >= deadline
+    assert event.payload == {
+        "status": "timeout",
+        "message": "Timed out waiting for a Kibo ticket for developer account 1002 valid for at least 0:01:00 in the "
+        f"ticket store: the sensor's timeout ended at {deadline.isoformat()}",
+    }
+    assert sum(kibo_emulator.counters().values()) == 0
+
+
+def test_trigger_checks_once_more_before_timing_out(conn_id):
+    KiboRefreshTicketOperator(task_id="switch", kibo_conn_id=conn_id).execute({})
+    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+
+    event = asyncio.run(first_event(trigger(conn_id, deadline=past)))
+
+    assert event.payload["status"] == "success"
+
+
+def test_a_tenant_trigger_fires_once_the_tenant_ticket_is_stored(conn_id):
+    KiboRefreshTicketOperator(task_id="switch", kibo_conn_id=conn_id, tenant_id=100001).execute({})
+    waiting = KiboTicketTrigger(conn_id, None, min_valid_for_seconds=60.0, check_access=False, poll_interval=0.05,
+                                tenant_id=100001)
+
+    event = asyncio.run(first_event(waiting))
+
+    assert event.payload["status"] == "success"
+    assert event.payload["summary"]["tenant_id"] == 100001
