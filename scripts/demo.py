@@ -1,11 +1,13 @@
 """
-The demo: ``kibo_per_tenant_pipeline`` end to end against the bundled Kibo emulator.
+The demo: ``kibo_per_tenant_pipeline`` and then ``kibo_tenant_orders`` end to end against the bundled
+Kibo emulator.
 
 Run it with ``python3 scripts/dev.py demo``. It prepares an Airflow home with SQLite under
 ``.kibo-demo/`` (ignored by git), starts the emulator on loopback, points the
-``kibo_developer_default`` Connection at it, runs the example DAG with ``airflow dags test`` for
-the emulator's three accounts plus one the demo user cannot access, and prints what happened.
-Nothing keeps running afterwards.
+``kibo_developer_default`` Connection at it, runs the per-account example DAG with
+``airflow dags test`` for the emulator's three developer accounts plus one the demo user cannot
+access, then the tenant orders DAG for its three tenants plus one it cannot access, and prints what
+happened. Nothing keeps running afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEMO_HOME = REPO / ".kibo-demo"
 ACCOUNTS = [1001, 1002, 1003, 1999]
+TENANTS = [100001, 100002, 100003, 199999]
 
 
 def main() -> int:
@@ -48,7 +51,25 @@ def main() -> int:
             conf = json.dumps({"accounts": ACCOUNTS, "output_dir": str(output_dir)})
             run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "kibo_per_tenant_pipeline",
                                   "--conf", conf], env=env, stdout=log, stderr=log)
+        developer_calls = emulator.status_counts()
+        print(f"Running kibo_tenant_orders for tenants {TENANTS} (about a minute) ...", flush=True)
+        with log_file.open("a") as log:
+            conf = json.dumps({"tenants": TENANTS, "output_dir": str(output_dir / "orders")})
+            orders_run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "kibo_tenant_orders",
+                                         "--conf", conf], env=env, stdout=log, stderr=log)
         calls = emulator.status_counts()
+
+    report_accounts(output_dir, log_file, developer_calls)
+    report_tenants(output_dir / "orders", log_file, calls)
+    print(f"\nOutputs: {output_dir}\nAirflow's output and the task logs: {log_file}")
+    failed = [name for name, done in (("kibo_per_tenant_pipeline", run), ("kibo_tenant_orders", orders_run))
+              if done.returncode != 0]
+    print(f"{', '.join(failed)} failed; see the log." if failed else "Both runs succeeded.")
+    return 1 if failed else 0
+
+
+def report_accounts(output_dir: Path, log_file: Path, calls: dict[str, dict[int, int]]) -> None:
+    """Print the applications per account and the developer-ticket calls the pipeline cost."""
 
     print(f"\n{'account':>8}  {'name':<18} {'applications':>12}  ticket valid until")
     for account in ACCOUNTS:
@@ -66,9 +87,23 @@ def main() -> int:
     pages = sum(calls["apppackages"].values())
     print(f"\nKibo calls: {logins} login, {switches} account switches, {pages} application pages, "
           f"{sum(sum(c.values()) for c in calls.values())} requests in all.")
-    print(f"Outputs: {output_dir}\nAirflow's output and the task logs: {log_file}")
-    print("The run " + ("succeeded." if run.returncode == 0 else f"failed (exit {run.returncode}); see the log."))
-    return run.returncode
+
+
+def report_tenants(orders_dir: Path, log_file: Path, calls: dict[str, dict[int, int]]) -> None:
+    """Print the orders exported per tenant and the tenant-ticket calls the export cost."""
+    print(f"\n{'tenant':>8}  {'orders':>6}  file")
+    for tenant in TENANTS:
+        files = sorted((orders_dir / str(tenant)).glob("*.jsonl"))
+        if files:
+            print(f"{tenant:>8}  {sum(1 for _ in files[-1].open()):>6}  {files[-1]}")
+        elif f"No access to Kibo tenant {tenant}" in log_file.read_text():
+            print(f"{tenant:>8}  (the user has no access: its switch task failed, the others went on)")
+        else:
+            print(f"{tenant:>8}  (its export failed; see the Airflow output below)")
+    logins = calls["tenant_create"].get(200, 0)
+    switches = calls["tenant_refresh"].get(200, 0)
+    pages = sum(calls["orders"].values())
+    print(f"\nKibo tenant calls: {logins} login, {switches} tenant switches, {pages} order pages.")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ def dagbag():
 
 def test_example_dags_import_cleanly(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"kibo_ticket_rotation", "kibo_per_tenant_pipeline"}
+    assert set(dagbag.dag_ids) == {"kibo_ticket_rotation", "kibo_per_tenant_pipeline", "kibo_tenant_orders"}
 
 
-@pytest.mark.parametrize("dag_id", ["kibo_ticket_rotation", "kibo_per_tenant_pipeline"])
+@pytest.mark.parametrize("dag_id", ["kibo_ticket_rotation", "kibo_per_tenant_pipeline", "kibo_tenant_orders"])
 def test_example_dags_document_their_connection(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
 
@@ -47,3 +47,11 @@ def test_rotation_does_a_full_credential_rotation_only_when_asked(dagbag):
     assert dag.params["full_credential_rotation"] is False
     assert rotate.force_login == "{{ params.full_credential_rotation }}"
     assert rotate.downstream_task_ids == {"refresh"}
+
+
+def test_tenant_orders_switch_to_each_tenant_before_exporting(dagbag):
+    dag = dagbag.dags["kibo_tenant_orders"]
+
+    assert dag.get_task("tenant.switch").downstream_task_ids == {"tenant.wait"}
+    assert dag.get_task("tenant.wait").downstream_task_ids == {"tenant.export"}
+    assert dag.get_task("summarise").trigger_rule == "all_done"

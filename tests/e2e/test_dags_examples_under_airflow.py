@@ -11,6 +11,7 @@ from tests.support import PASSWORD
 
 ROTATION = "kibo_ticket_rotation"
 PIPELINE = "kibo_per_tenant_pipeline"
+TENANT_ORDERS = "kibo_tenant_orders"
 
 
 
@@ -95,6 +96,46 @@ def test_per_tenant_pipeline_isolates_the_inaccessible_account(
     assert sorted(p.name for p in output.iterdir()) == ["1001.json", "1002.json", "1003.json"]
     assert successful_logins(emulator) == 1
     assert emulator.counters()["refresh"] <= 3, "at most one switch per account"
+
+
+def test_tenant_orders_export_one_file_per_tenant_and_day_and_rerun_to_the_same_files(
+    airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection, tmp_path: Path
+):
+    conn_id = kibo_connection()
+    airflow.wait_for_dag(TENANT_ORDERS)
+    emulator.reset_counters()
+    output = tmp_path / "orders"
+    conf = {"conn_id": conn_id, "tenants": [100001, 100002, 199999, 100003], "output_dir": str(output)}
+
+    first = airflow.trigger(TENANT_ORDERS, conf=conf)
+
+    assert airflow.wait_for_run(TENANT_ORDERS, first) == "success"
+    by_task = airflow.task_states(TENANT_ORDERS, first)
+    assert by_task.pop("tenant.switch[2]") == "failed"
+    assert by_task.pop("tenant.wait[2]") == by_task.pop("tenant.export[2]") == "upstream_failed"
+    assert set(by_task.values()) == {"success"}
+    log = airflow.task_log(TENANT_ORDERS, first, "tenant.switch", map_index=2)
+    assert "No access to Kibo tenant 199999" in log and "100001, 100002, 100003" in log
+    files = {p.relative_to(output).as_posix(): p.read_text() for p in output.rglob("*.jsonl")}
+    assert sorted(name.split("/")[0] for name in files) == ["100001", "100002", "100003"]
+    summary = airflow.xcom_value(TENANT_ORDERS, first, "summarise")
+    assert summary["failed"] == [199999]
+    for exported in summary["tenants"]:
+        lines = Path(exported["output"]).read_text().splitlines()
+        assert len(lines) == exported["orders"]
+        assert all(json.loads(line)["tenantId"] == exported["tenant_id"] for line in lines)
+    assert sum(e["orders"] for e in summary["tenants"]) > 0
+    auth = emulator.status_counts()
+    assert auth["tenant_create"].get(200, 0) == 1, "one login for the Connection"
+    assert auth["tenant_refresh"].get(200, 0) <= 2, "then at most one switch per further tenant"
+
+    emulator.reset_counters()
+    again = airflow.trigger(TENANT_ORDERS, conf=conf)
+
+    assert airflow.wait_for_run(TENANT_ORDERS, again) == "success"
+    assert {p.relative_to(output).as_posix(): p.read_text() for p in output.rglob("*.jsonl")} == files
+    assert emulator.counters()["tenant_create"] == 0, "the tickets of the first run are still good"
+    assert emulator.status_counts()["tenant_refresh"].get(200, 0) == 0
 
 
 def test_no_token_or_password_in_the_example_runs(airflow: AirflowDeployment, emulator: KiboEmulator):
