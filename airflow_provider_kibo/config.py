@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import ipaddress
@@ -145,7 +146,7 @@ def parse_extra(raw: str | None) -> dict[str, Any]:
         return {}
     try:
         extra = json.loads(raw)
-    except ValueError as err:
+    except json.JSONDecodeError as err:
         raise KiboConfigError("extra", f"must be a JSON object; it does not parse ({err.msg})") from None
     if not isinstance(extra, dict):
         raise KiboConfigError("extra", "must be a JSON object")
@@ -241,10 +242,8 @@ def _bounded_number(extra: dict[str, Any], key: str, default: float, maximum: fl
     if value in (None, ""):
         return default
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)
-        except ValueError:
-            pass
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= maximum:
         raise KiboConfigError(
             f"extra.{key}", f"must be a number of seconds above 0 and at most {maximum:g}, not {value!r}"

@@ -133,7 +133,7 @@ class ConnectionTicketStore:
             extra = json.loads(conn.extra or "{}")
         except ValueError:
             extra = {}
-        return conn.conn_type, extra if isinstance(extra, dict) else {}
+        return str(conn.conn_type), extra if isinstance(extra, dict) else {}
 
     @staticmethod
     def _tickets(extra: dict[str, Any]) -> dict[str, Any]:

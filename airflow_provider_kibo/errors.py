@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 try:  # Airflow 3.2+: the Task SDK owns the exception classes.
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowException, AirflowFailException
+    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
 
 
 class KiboError(AirflowException):
@@ -45,7 +47,7 @@ class KiboApiError(KiboError):
         api_message: str | None = None,
         correlation_id: str | None = None,
     ) -> None:
-        self.status_code = status_code
+        self.status_code = status_code  # type: ignore[assignment]  # Kibo's status, not AirflowException's class default
         self.error_code = error_code
         self.api_message = api_message
         self.correlation_id = correlation_id
@@ -71,9 +73,7 @@ class KiboAccountAccessError(KiboAuthError, AirflowFailException):
     :param available_account_ids: the accounts the user does have, as last reported by Kibo
     """
 
-    def __init__(
-        self, account_id: int, available_account_ids: tuple[int, ...], **api_error: str | int | None
-    ) -> None:
+    def __init__(self, account_id: int, available_account_ids: tuple[int, ...], **api_error: Any) -> None:
         self.account_id = account_id
         self.available_account_ids = available_account_ids
         available = ", ".join(str(a) for a in available_account_ids) or "none known"
@@ -92,7 +92,7 @@ class KiboTenantAccessError(KiboAuthError, AirflowFailException):
     :param available_tenant_ids: the tenants the user does have, as last reported by Kibo
     """
 
-    def __init__(self, tenant_id: int, available_tenant_ids: tuple[int, ...], **api_error: str | int | None) -> None:
+    def __init__(self, tenant_id: int, available_tenant_ids: tuple[int, ...], **api_error: Any) -> None:
         self.tenant_id = tenant_id
         self.available_tenant_ids = available_tenant_ids
         available = ", ".join(str(t) for t in available_tenant_ids) or "none known"

@@ -104,7 +104,8 @@ class _Registry:
                 known = self._until.get(secret, until)
                 self._until[secret] = None if known is None or until is None else max(known, until)
             expired = {
-                s for s, until in self._until.items()
+                s
+                for s, until in self._until.items()
                 if now is not None and until is not None and until + EXPIRY_GRACE < now
             }
             for secret in expired:
@@ -155,7 +156,10 @@ def mask_ticket(ticket: KiboAuthTicket, now: datetime) -> None:
     """
     access = ticket.access_token_expires_at
     _registry.mask(
-        {ticket.access_token: access, ticket.jwt_access_token or "": access,
-         ticket.refresh_token: ticket.refresh_token_expires_at},
+        {
+            ticket.access_token: access,
+            ticket.jwt_access_token or "": access,
+            ticket.refresh_token: ticket.refresh_token_expires_at,
+        },
         now,
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 if TYPE_CHECKING:
-    from airflow_provider_kibo.ticket import KiboTicket
+    from airflow_provider_kibo.ticket import KiboAuthTicket
 
 
 class KiboSession(requests.Session):
@@ -45,9 +45,7 @@ class KiboBearerAuth(requests.auth.AuthBase):
     :param refresh_ticket: forces a new ticket
     """
 
-    def __init__(
-        self, get_ticket: Callable[[], KiboTicket], refresh_ticket: Callable[[], KiboTicket]
-    ) -> None:
+    def __init__(self, get_ticket: Callable[[], KiboAuthTicket], refresh_ticket: Callable[[], KiboAuthTicket]) -> None:
         self._get_ticket = get_ticket
         self._refresh_ticket = refresh_ticket
 

@@ -85,7 +85,7 @@ class VariableTicketStore:
         else:
             from airflow.models import Variable
 
-            raw = Variable.get(self.key(slot), default_var=None)
+            raw = Variable.get(self.key(slot), None)  # the default: `default_var` in core, `default` in the SDK
         return decode_ticket(raw, f"Variable {self.key(slot)}")
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
@@ -173,7 +173,7 @@ def _metadata_db_reachable() -> bool:
 
         with create_session() as session:
             session.execute(select(Variable.id).limit(1))
-    except Exception:  # any failure means: not usable from here
+    except Exception:  # noqa: BLE001 - any failure (driver, schema, file) means: not usable from here
         return False
     return True
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Self, TypeVar
 
 import pendulum
 
@@ -50,7 +50,7 @@ class KiboAuthTicket:
     issued_to: KiboIdentity | None = None
 
     @classmethod
-    def from_api(cls: type[T], document: Any) -> T:
+    def from_api(cls, document: Any) -> Self:
         """
         Parse Kibo's ticket JSON.
 
@@ -82,7 +82,7 @@ class KiboAuthTicket:
         )
 
     @classmethod
-    def from_stored(cls: type[T], document: Any) -> T:
+    def from_stored(cls, document: Any) -> Self:
         """
         Parse a stored ticket: Kibo's JSON with ``issuedTo`` (absent in tickets stored before it existed).
 
@@ -101,7 +101,7 @@ class KiboAuthTicket:
         issued_to = {ISSUED_TO_KEY: self.issued_to.to_json()} if self.issued_to else {}
         return {**issued_to, **self.to_api()}
 
-    def issued(self: T, identity: KiboIdentity) -> T:
+    def issued(self, identity: KiboIdentity) -> Self:
         """
         This ticket, marked as issued to ``identity``.
 
@@ -236,9 +236,9 @@ def _required_time(document: dict[str, Any], key: str) -> datetime:
         raise TicketFormatError(f"{key!r} must be an ISO-8601 date-time string") from None
     if not isinstance(parsed, datetime):
         raise TicketFormatError(f"{key!r} must be a date and time, not only a date or a duration")
-    utc = parsed.astimezone(timezone.utc)
+    utc = parsed.astimezone(UTC)
     # A plain datetime: pendulum's arithmetic is several times slower, and expiry checks are hot.
-    return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=timezone.utc)
+    return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=UTC)
 
 
 def ticket_from_stored(document: Any) -> KiboAuthTicket:

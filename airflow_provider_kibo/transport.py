@@ -106,11 +106,11 @@ class KiboTransport:
             error = _api_error(summary, response)
             if response.status_code not in RETRYABLE_STATUSES or last_attempt:
                 raise error
-            wait = self._wait_before_retry(response, attempt)
-            if wait is None:
+            asked = self._wait_before_retry(response, attempt)
+            if asked is None:
                 raise error
-            log.warning("%s: %s; retry %d in %.1f s", summary, error, attempt, wait)
-            self._sleep(wait)
+            log.warning("%s: %s; retry %d in %.1f s", summary, error, attempt, asked)
+            self._sleep(asked)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _wait_before_retry(self, response: requests.Response, attempt: int) -> float | None:

@@ -4,6 +4,8 @@ Set up a virtual environment for this repository and run the demo or the tests i
 
     python3 scripts/dev.py demo                  # the end-to-end demo against the bundled emulator
     python3 scripts/dev.py test [PYTEST ARGS]    # the whole test suite (or what the arguments select)
+    python3 scripts/dev.py lint                  # ruff (lint, format check) and mypy
+    python3 scripts/dev.py wheel [AIRFLOW SPEC]  # build and check sdist and wheel; unit tests against the wheel
     python3 scripts/dev.py bench [SCRIPT]        # the benchmarks (all, or one of benchmarks/*.py)
 
 Options before the command: ``--venv PATH`` (default ``.venv``) and ``--airflow SPEC`` (a pip
@@ -14,11 +16,15 @@ Needs only Python 3.11+ and access to a package index; repeated runs reuse the e
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,11 +52,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--venv", type=Path, default=REPO / ".venv")
     parser.add_argument("--airflow", help="pip requirement for Airflow, e.g. 'apache-airflow~=3.1.0'")
-    parser.add_argument("command", choices=["demo", "test", "bench"])
+    parser.add_argument("command", choices=["demo", "test", "lint", "wheel", "bench"])
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args()
-    extras = "test,bench" if options.command == "bench" else "test"
+    extras = "test,lint,bench" if options.command == "bench" else "test,lint"
     python = ensure_venv(options.venv.resolve(), options.airflow, extras)
+    if options.command == "lint":
+        return lint(python)
+    if options.command == "wheel":
+        return check_wheel(python, options.args[0] if options.args else None)
     if options.command == "demo":
         command = [python, REPO / "scripts" / "demo.py", *options.args]
     elif options.command == "bench":
@@ -58,6 +68,47 @@ def main() -> int:
     else:
         command = [python, "-m", "pytest", *(options.args or ["tests"])]
     return subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}).returncode
+
+
+def lint(python: Path) -> int:
+    """Ruff's lint and format check, then mypy, over the package; the first failure ends it."""
+    for command in (
+        ["ruff", "check", "airflow_provider_kibo"],
+        ["ruff", "format", "--check", "airflow_provider_kibo"],
+        ["mypy", "airflow_provider_kibo"],
+    ):
+        print(f"== {' '.join(command)}", flush=True)
+        if subprocess.run([python, "-m", *command], cwd=REPO).returncode != 0:
+            return 1
+    return 0
+
+
+def check_wheel(python: Path, airflow: str | None) -> int:
+    """
+    Build the sdist and the wheel, check them with twine, install the wheel (with ``airflow``, a pip
+    requirement, if given) into a new virtual environment with nothing of the source tree beside it,
+    and run the unit tests against that install.
+    """
+    with tempfile.TemporaryDirectory(prefix="kibo-wheel-") as tmp:
+        dist, work = Path(tmp) / "dist", Path(tmp) / "work"
+        subprocess.run([python, "-m", "build", "--outdir", dist, REPO], check=True)
+        subprocess.run([python, "-m", "twine", "check", "--strict", *dist.iterdir()], check=True)
+        (wheel,) = glob.glob(str(dist / "*.whl"))
+        strays = [n for n in zipfile.ZipFile(wheel).namelist() if n.split("/")[0] in ("tests", "dags_examples")]
+        if strays:
+            print(f"The wheel holds files that are not the provider's: {strays[:5]}", file=sys.stderr)
+            return 1
+        print(f"== unit tests against {Path(wheel).name} in a new environment", flush=True)
+        venv.create(Path(tmp) / "venv", with_pip=True)
+        installed = Path(tmp) / "venv" / "bin" / "python"
+        requirements = [f"{wheel}[test]", *([airflow] if airflow else [])]
+        subprocess.run([installed, "-m", "pip", "install", "--quiet", *requirements], check=True)
+        # The tests and the example DAGs they load, and nothing else of the repository.
+        for folder in ("tests", "dags_examples"):
+            shutil.copytree(REPO / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        command = [installed, "-m", "pytest", "-p", "no:cacheprovider", "tests", "--ignore=tests/e2e", "-m", "not e2e"]
+        return subprocess.run(command, cwd=work, env=env).returncode
 
 
 if __name__ == "__main__":

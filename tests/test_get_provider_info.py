@@ -41,6 +41,14 @@ def test_package_name_matches_the_distribution():
     assert get_provider_info()["package-name"] == distribution("airflow-provider-kibo").metadata["Name"]
 
 
+def test_the_package_ships_its_type_information():
+    from pathlib import Path
+
+    import airflow_provider_kibo
+
+    assert (Path(airflow_provider_kibo.__file__).parent / "py.typed").is_file()
+
+
 def test_the_version_is_kept_in_one_place():
     from importlib.metadata import distribution
 

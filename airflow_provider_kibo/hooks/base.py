@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -83,7 +83,7 @@ class TicketKind(Generic[T]):
 
 def utcnow() -> datetime:
     """The current UTC time: the hooks' clock unless a test passes another."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class KiboTicketHook(BaseHook, Generic[T]):
@@ -194,6 +194,15 @@ class KiboTicketHook(BaseHook, Generic[T]):
     def _transport(self, session: KiboSession) -> KiboTransport:
         return KiboTransport(session, retry_policy=self._retry_policy, sleep=self._sleep)
 
+    @property
+    def scope_id(self) -> int:
+        """The developer account or tenant the hook works on when a call names none."""
+        raise NotImplementedError
+
+    def scope_description(self) -> str:
+        """What the hook's tickets are for, in words, e.g. ``developer account 1001``."""
+        return f"{self.kind.scope_label} {self.scope_id}"
+
     def _home_scope(self) -> int | None:
         """The scope the hook works on when a call names none, if any; also swept with the others."""
         return None
@@ -211,18 +220,16 @@ class KiboTicketHook(BaseHook, Generic[T]):
         ticket = self._tickets.get(scope)
         if ticket is None or ticket.access_valid_for(now) <= advisory:
             ticket = self._freshest_stored(scope, also=ticket)
-        valid_for = ticket.access_valid_for(now) if ticket is not None else timedelta.min
-        if valid_for > advisory:
+        if ticket is not None and ticket.access_valid_for(now) > advisory:
             return self._remember(scope, ticket)
-        if valid_for > mandatory:
+        if ticket is not None and ticket.access_valid_for(now) > mandatory:
             with ticket_lock(self._lock_dir, self._lock_name, blocking=False) as locked:
                 if locked:
                     try:
                         return self._renew_locked(scope, valid_beyond=advisory)
                     except KiboError as err:
                         log.warning(
-                            "Refreshing ahead the Kibo ticket of %s %s failed (%s); "
-                            "the current one is valid until %s",
+                            "Refreshing ahead the Kibo ticket of %s %s failed (%s); the current one is valid until %s",
                             self.kind.scope_label,
                             scope,
                             err,
@@ -258,9 +265,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
             earlier = self._stored_slots()
             ticket = self._store_new(scope, self._create(scope))
             self._retire(earlier, keep={self.kind.slot(scope), self.kind.latest_slot}, seeds=True)
-        log.info(
-            "Logged in to Kibo again for %s %s and logged out the earlier tickets", self.kind.scope_label, scope
-        )
+        log.info("Logged in to Kibo again for %s %s and logged out the earlier tickets", self.kind.scope_label, scope)
         return ticket
 
     def revoke_all_tickets(self) -> None:
@@ -558,9 +563,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
     def _signed_session(self, base_url: str, scope: int) -> KiboSession:
         """A session on ``base_url`` that signs each request with the scope's ticket, kept fresh."""
         session = self._new_session(base_url)
-        session.auth = KiboBearerAuth(
-            lambda: self._get_ticket(scope, None), lambda: self._refresh_after_401(scope)
-        )
+        session.auth = KiboBearerAuth(lambda: self._get_ticket(scope, None), lambda: self._refresh_after_401(scope))
         return session
 
     def _refresh_after_401(self, scope: int) -> T:

@@ -142,9 +142,10 @@ class KiboDeveloperHook(KiboTicketHook[KiboTicket]):
     def _home_scope(self) -> int | None:
         return self.config.default_account_id
 
-    def scope_description(self) -> str:
-        """What the hook's tickets are for, in words: ``developer account <id>``."""
-        return f"developer account {self.account_id()}"
+    @property
+    def scope_id(self) -> int:
+        """The developer account of calls that name none (see :meth:`account_id`)."""
+        return self.account_id()
 
     # -- the ticket lifecycle ---------------------------------------------------------------------
 

@@ -103,9 +103,10 @@ class KiboTenantHook(KiboTicketHook[KiboTenantTicket]):
     def _home_scope(self) -> int | None:
         return self.tenant_id
 
-    def scope_description(self) -> str:
-        """What the hook's tickets are for, in words: ``tenant <id>``."""
-        return f"tenant {self.tenant_id}"
+    @property
+    def scope_id(self) -> int:
+        """The tenant."""
+        return self.tenant_id
 
     # -- the ticket lifecycle ---------------------------------------------------------------------
 
@@ -162,13 +163,17 @@ class KiboTenantHook(KiboTicketHook[KiboTenantTicket]):
             ticket = self.get_ticket()
             if self.site_id is not None and self.site_id not in ticket.site_ids:
                 sites = ", ".join(map(str, ticket.site_ids)) or "none"
-                raise KiboConfigError("site_id", f"tenant {self.tenant_id} has no site {self.site_id}; its sites: {sites}")
+                raise KiboConfigError(
+                    "site_id", f"tenant {self.tenant_id} has no site {self.site_id}; its sites: {sites}"
+                )
             session = self._signed_session(self.base_url(ticket), self.tenant_id)
             session.headers.update(context_headers(ticket, self.site_id))
             self._session = session
         return self._session
 
-    def run(self, method: str, endpoint: str, *, params: dict[str, Any] | None = None, json: Any = None) -> requests.Response:
+    def run(
+        self, method: str, endpoint: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> requests.Response:
         """
         Call one of the tenant's APIs with its ticket, retrying within the retry policy.
 

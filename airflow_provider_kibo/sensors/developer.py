@@ -15,7 +15,7 @@ from airflow_provider_kibo.ticket_check import check_ticket, describe_condition,
 try:  # Airflow 3.2+: the Task SDK owns the exception classes.
     from airflow.sdk.exceptions import AirflowSensorTimeout
 except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowSensorTimeout
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -100,8 +100,8 @@ class KiboTicketSensor(BaseSensorOperator):
         self.defer(
             trigger=KiboTicketTrigger(
                 kibo_conn_id=self.kibo_conn_id,
-                developer_account_id=None if self.tenant_id is not None else self.hook.account_id(),
-                tenant_id=None if self.tenant_id is None else self.hook.tenant_id,
+                developer_account_id=None if self.tenant_id is not None else self.hook.scope_id,
+                tenant_id=None if self.tenant_id is None else self.hook.scope_id,
                 min_valid_for_seconds=self.min_valid_for.total_seconds(),
                 check_access=self.check_access,
                 poll_interval=self.poke_interval,

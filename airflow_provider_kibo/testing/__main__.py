@@ -27,7 +27,6 @@ from types import FrameType
 from airflow_provider_kibo.testing.emulator import KiboEmulator
 from airflow_provider_kibo.testing.models import DEMO_USERS, load_users
 
-
 USERS_FILE_HELP = """\
 users file (--users): a JSON list of users, e.g.
   [{"email": "ops@example.com", "password": "...",
@@ -40,19 +39,40 @@ users file (--users): a JSON list of users, e.g.
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kibo-emulator", description="Run a local Kibo emulator for offline DAG tests.",
-        epilog=USERS_FILE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="kibo-emulator",
+        description="Run a local Kibo emulator for offline DAG tests.",
+        epilog=USERS_FILE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
     parser.add_argument("--users", metavar="FILE.json", help="users file (format below)")
-    parser.add_argument("--rotate-refresh-tokens", action="store_true",
-                        help="make refresh tokens single-use (default: a refresh keeps the token)")
-    parser.add_argument("--no-access-status", type=int, choices=(401, 403), default=403,
-                        help="status for an account or tenant the user cannot use (default 403)")
-    parser.add_argument("--access-token-lifetime", type=float, default=3600.0, metavar="S",
-                        help="access token lifetime in seconds (default 3600)")
-    parser.add_argument("--refresh-token-lifetime", type=float, default=86400.0, metavar="S",
-                        help="refresh token lifetime in seconds (default 86400)")
+    parser.add_argument(
+        "--rotate-refresh-tokens",
+        action="store_true",
+        help="make refresh tokens single-use (default: a refresh keeps the token)",
+    )
+    parser.add_argument(
+        "--no-access-status",
+        type=int,
+        choices=(401, 403),
+        default=403,
+        help="status for an account or tenant the user cannot use (default 403)",
+    )
+    parser.add_argument(
+        "--access-token-lifetime",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="access token lifetime in seconds (default 3600)",
+    )
+    parser.add_argument(
+        "--refresh-token-lifetime",
+        type=float,
+        default=86400.0,
+        metavar="S",
+        help="refresh token lifetime in seconds (default 86400)",
+    )
     return parser
 
 
@@ -67,11 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         users = load_users(args.users) if args.users else DEMO_USERS
         emulator = KiboEmulator(
-            users, host=args.host, port=args.port,
+            users,
+            host=args.host,
+            port=args.port,
             access_token_lifetime=args.access_token_lifetime,
             refresh_token_lifetime=args.refresh_token_lifetime,
             rotate_refresh_tokens=args.rotate_refresh_tokens,
-            no_access_status=args.no_access_status)
+            no_access_status=args.no_access_status,
+        )
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
 

@@ -71,15 +71,28 @@ class KiboEmulator:
     ``DEBUG`` level on the ``airflow_provider_kibo.testing.server`` logger.
     """
 
-    def __init__(self, users: Iterable[EmulatorUser] = DEMO_USERS, *, host: str = "127.0.0.1",
-                 port: int = 0, access_token_lifetime: Seconds = 3600,
-                 refresh_token_lifetime: Seconds = 86400, rotate_refresh_tokens: bool = False,
-                 no_access_status: int = 403, latency: Seconds = 0.0) -> None:
+    def __init__(
+        self,
+        users: Iterable[EmulatorUser] = DEMO_USERS,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_token_lifetime: Seconds = 3600,
+        refresh_token_lifetime: Seconds = 86400,
+        rotate_refresh_tokens: bool = False,
+        no_access_status: int = 403,
+        latency: Seconds = 0.0,
+    ) -> None:
         self.clock = EmulatorClock()
-        self._state = EmulatorState(users, self.clock, access_token_lifetime=access_token_lifetime,
-                                    refresh_token_lifetime=refresh_token_lifetime,
-                                    rotate_refresh_tokens=rotate_refresh_tokens,
-                                    no_access_status=no_access_status, latency=latency)
+        self._state = EmulatorState(
+            users,
+            self.clock,
+            access_token_lifetime=access_token_lifetime,
+            refresh_token_lifetime=refresh_token_lifetime,
+            rotate_refresh_tokens=rotate_refresh_tokens,
+            no_access_status=no_access_status,
+            latency=latency,
+        )
         self._address = (host, port)
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -94,8 +107,12 @@ class KiboEmulator:
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
         self._server = EmulatorHTTPServer(self._address, self._state)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"kibo-emulator-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"kibo-emulator-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -109,11 +126,12 @@ class KiboEmulator:
             thread.join()
         self._server = self._thread = None
 
-    def __enter__(self) -> KiboEmulator:
+    def __enter__(self) -> KiboEmulator:  # noqa: PYI034 - start() returns this emulator
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -215,8 +233,16 @@ class KiboEmulator:
         """Zero :meth:`counters` and :meth:`status_counts`, and empty :meth:`calls`."""
         self._state.reset_counters()
 
-    def inject(self, route: str, kind: str, *, times: int = 1, status: int | None = None,
-               retry_after: int | None = None, seconds: float | None = None) -> Fault:
+    def inject(
+        self,
+        route: str,
+        kind: str,
+        *,
+        times: int = 1,
+        status: int | None = None,
+        retry_after: int | None = None,
+        seconds: float | None = None,
+    ) -> Fault:
         """Queue a fault; see :meth:`EmulatorState.inject <.state.EmulatorState.inject>`.
 
         :param route: A route of :meth:`counters` (e.g. ``"create"``, ``"tenant_refresh"``,
@@ -227,8 +253,7 @@ class KiboEmulator:
         :param retry_after: ``rate_limit`` ``Retry-After`` seconds (default 60).
         :param seconds: ``stall`` (default 30) or ``latency`` (default 1) delay.
         """
-        return self._state.inject(route, kind, times=times, status=status,
-                                  retry_after=retry_after, seconds=seconds)
+        return self._state.inject(route, kind, times=times, status=status, retry_after=retry_after, seconds=seconds)
 
     def clear_faults(self) -> None:
         """Drop every queued fault."""

@@ -10,9 +10,9 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 #: Application ids are ``account_id * 100 + i``, so an account holds at most 99 apps.
 MAX_APPS_PER_ACCOUNT = 99
@@ -24,7 +24,7 @@ MAX_ORDERS_PER_TENANT = 10_000
 MASTER_CATALOG_ID = 1
 MASTER_CATALOG_NAME = "Master"
 
-Seconds = Union[int, float, timedelta]
+Seconds = int | float | timedelta
 
 
 def to_seconds(value: Seconds, *, name: str, minimum: float = 0.0) -> float:
@@ -40,7 +40,7 @@ def to_seconds(value: Seconds, *, name: str, minimum: float = 0.0) -> float:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        raise ValueError(f"{name} must be a number of seconds or a timedelta, got {value!r}")
+        raise ValueError(f"{name} must be a number of seconds or a timedelta, got {value!r}")  # noqa: TRY004 - every invalid setting is a ValueError (400 on the control routes)
     if not math.isfinite(seconds) or seconds < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {seconds}")
     return seconds
@@ -51,7 +51,7 @@ def format_kibo_datetime(moment: datetime) -> str:
 
     :param moment: A timezone-aware datetime.
     """
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -76,7 +76,7 @@ class EmulatorClock:
         """Return the emulated time, a timezone-aware UTC datetime."""
         with self._lock:
             offset = self._offset
-        return datetime.now(timezone.utc) + offset
+        return datetime.now(UTC) + offset
 
     def advance(self, delta: Seconds) -> datetime:
         """Move the clock forward (or back, with a negative value).
@@ -115,7 +115,7 @@ class EmulatorAccount:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError("account name must be a non-empty string")
         if isinstance(self.app_count, bool) or not isinstance(self.app_count, int):
-            raise ValueError(f"app_count must be an int, got {self.app_count!r}")
+            raise ValueError(f"app_count must be an int, got {self.app_count!r}")  # noqa: TRY004 - every invalid setting is a ValueError (400 on the control routes)
         if not 0 <= self.app_count <= MAX_APPS_PER_ACCOUNT:
             raise ValueError(f"app_count must be in 0..{MAX_APPS_PER_ACCOUNT}, got {self.app_count}")
 
@@ -138,25 +138,27 @@ class EmulatorAccount:
         for i in range(1, self.app_count + 1):
             name = f"{self.slug}-app-{i}"
             minor = i % 3
-            apps.append({
-                "parentName": name,
-                "applicationId": self.id * 100 + i,
-                "applicationTypeId": 1,
-                "releasePackageId": self.id * 100 + i,
-                "releasePackageName": f"{name} 1.{minor}.0",
-                "name": name,
-                "applicationNamespace": namespace,
-                "applicationVersion": {"majorVersion": 1, "minorVersion": minor, "revision": 0},
-                "applicationStatusId": 1,
-                "appId": f"{namespace}.{name}",
-                "applicationStatusName": "Development",
-                "hasVersions": True,
-                "appSchemeVersion": 2,
-                "appKey": f"{namespace}.{name}.1.{minor}.0.Release",
-                "parentAppKey": None,
-                "updateParentAppKey": None,
-                "updateAvailable": False,
-            })
+            apps.append(
+                {
+                    "parentName": name,
+                    "applicationId": self.id * 100 + i,
+                    "applicationTypeId": 1,
+                    "releasePackageId": self.id * 100 + i,
+                    "releasePackageName": f"{name} 1.{minor}.0",
+                    "name": name,
+                    "applicationNamespace": namespace,
+                    "applicationVersion": {"majorVersion": 1, "minorVersion": minor, "revision": 0},
+                    "applicationStatusId": 1,
+                    "appId": f"{namespace}.{name}",
+                    "applicationStatusName": "Development",
+                    "hasVersions": True,
+                    "appSchemeVersion": 2,
+                    "appKey": f"{namespace}.{name}.1.{minor}.0.Release",
+                    "parentAppKey": None,
+                    "updateParentAppKey": None,
+                    "updateAvailable": False,
+                }
+            )
         return apps
 
 
@@ -211,10 +213,18 @@ class EmulatorSite:
         :param tenant_id: The id of the tenant owning the site.
         :param domain: The site's domain.
         """
-        return {"id": self.id, "name": self.name, "tenantId": tenant_id, "catalogId": self.catalog_id,
-                "localeCode": self.locale_code, "countryCode": self.locale_code.rpartition("-")[2].upper(),
-                "currencyCode": self.currency_code, "domain": domain, "primaryCustomDomain": None,
-                "attributes": []}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "tenantId": tenant_id,
+            "catalogId": self.catalog_id,
+            "localeCode": self.locale_code,
+            "countryCode": self.locale_code.rpartition("-")[2].upper(),
+            "currencyCode": self.currency_code,
+            "domain": domain,
+            "primaryCustomDomain": None,
+            "attributes": [],
+        }
 
 
 @dataclass(frozen=True)
@@ -243,11 +253,14 @@ class EmulatorTenant:
         if len({s.id for s in sites}) != len(sites):
             raise ValueError(f"duplicate site ids in tenant {self.id}")
         object.__setattr__(self, "sites", sites)
-        if isinstance(self.order_count, bool) or not isinstance(self.order_count, int) \
-                or not 0 <= self.order_count <= MAX_ORDERS_PER_TENANT:
+        if (
+            isinstance(self.order_count, bool)
+            or not isinstance(self.order_count, int)
+            or not 0 <= self.order_count <= MAX_ORDERS_PER_TENANT
+        ):
             raise ValueError(f"order_count must be an int in 0..{MAX_ORDERS_PER_TENANT}, got {self.order_count!r}")
         if not isinstance(self.is_dev_tenant, bool):
-            raise ValueError("is_dev_tenant must be a boolean")
+            raise ValueError("is_dev_tenant must be a boolean")  # noqa: TRY004 - every invalid setting is a ValueError (400 on the control routes)
 
     def site(self, site_id: int) -> EmulatorSite | None:
         """Return the tenant's site with that id, else ``None``.
@@ -263,19 +276,38 @@ class EmulatorTenant:
         """
         domain = tenant_domain(authority, self.id)
         first = self.sites[0]
-        catalogs = []
+        catalogs: list[dict[str, Any]] = []
         for site in self.sites:
             if all(c["id"] != site.catalog_id for c in catalogs):
-                catalogs.append({"id": site.catalog_id, "name": f"Catalog {site.catalog_id}",
-                                 "tenantId": self.id, "masterCatalogId": MASTER_CATALOG_ID,
-                                 "defaultLocaleCode": site.locale_code,
-                                 "defaultCurrencyCode": site.currency_code})
-        master = {"id": MASTER_CATALOG_ID, "name": MASTER_CATALOG_NAME, "tenantId": self.id,
-                  "defaultLocaleCode": first.locale_code, "defaultCurrencyCode": first.currency_code,
-                  "catalogs": catalogs}
-        return {"id": self.id, "name": self.name, "isDevTenant": self.is_dev_tenant,
-                "sites": [s.to_json(self.id, domain) for s in self.sites], "masterCatalogs": [master],
-                "domain": domain, "attributes": [], "expiry": None, "isUnified": True}
+                catalogs.append(
+                    {
+                        "id": site.catalog_id,
+                        "name": f"Catalog {site.catalog_id}",
+                        "tenantId": self.id,
+                        "masterCatalogId": MASTER_CATALOG_ID,
+                        "defaultLocaleCode": site.locale_code,
+                        "defaultCurrencyCode": site.currency_code,
+                    }
+                )
+        master = {
+            "id": MASTER_CATALOG_ID,
+            "name": MASTER_CATALOG_NAME,
+            "tenantId": self.id,
+            "defaultLocaleCode": first.locale_code,
+            "defaultCurrencyCode": first.currency_code,
+            "catalogs": catalogs,
+        }
+        return {
+            "id": self.id,
+            "name": self.name,
+            "isDevTenant": self.is_dev_tenant,
+            "sites": [s.to_json(self.id, domain) for s in self.sites],
+            "masterCatalogs": [master],
+            "domain": domain,
+            "attributes": [],
+            "expiry": None,
+            "isUnified": True,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EmulatorTenant:
@@ -289,8 +321,10 @@ class EmulatorTenant:
         """
         site_keys = ("catalog_id", "locale_code", "currency_code")
         try:
-            sites = [EmulatorSite(site["id"], site["name"], **{k: site[k] for k in site_keys if k in site})
-                     for site in data["sites"]]
+            sites = [
+                EmulatorSite(site["id"], site["name"], **{k: site[k] for k in site_keys if k in site})
+                for site in data["sites"]
+            ]
             extra = {k: data[k] for k in ("order_count", "is_dev_tenant") if k in data}
             return cls(data["id"], data["name"], sites, **extra)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -356,8 +390,13 @@ class EmulatorUser:
 
     def profile(self) -> dict[str, Any]:
         """Return the ``UserProfile`` JSON object."""
-        return {"emailAddress": self.email, "firstName": self.first_name,
-                "lastName": self.last_name, "userId": self.user_id, "userName": self.email}
+        return {
+            "emailAddress": self.email,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "userId": self.user_id,
+            "userName": self.email,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EmulatorUser:
@@ -370,8 +409,9 @@ class EmulatorUser:
         :raises ValueError: On a missing key or an invalid value.
         """
         try:
-            accounts = [EmulatorAccount(int(a["id"]), str(a["name"]), int(a.get("app_count", 5)))
-                        for a in data["accounts"]]
+            accounts = [
+                EmulatorAccount(int(a["id"]), str(a["name"]), int(a.get("app_count", 5))) for a in data["accounts"]
+            ]
             tenants = [EmulatorTenant.from_json(t) for t in data.get("tenants", ())]
             extra = {k: str(data[k]) for k in ("user_id", "first_name", "last_name") if k in data}
             return cls(str(data["email"]), str(data["password"]), accounts, tenants=tenants, **extra)
@@ -413,10 +453,15 @@ DEMO_USERS: tuple[EmulatorUser, ...] = (
         first_name="Demo",
         last_name="Developer",
         tenants=[
-            EmulatorTenant(100001, "Acme Retail", order_count=45, sites=[
-                EmulatorSite(100011, "Acme US"),
-                EmulatorSite(100012, "Acme CA", catalog_id=2, locale_code="en-CA", currency_code="CAD"),
-            ]),
+            EmulatorTenant(
+                100001,
+                "Acme Retail",
+                order_count=45,
+                sites=[
+                    EmulatorSite(100011, "Acme US"),
+                    EmulatorSite(100012, "Acme CA", catalog_id=2, locale_code="en-CA", currency_code="CAD"),
+                ],
+            ),
             EmulatorTenant(100002, "Globex Outlet", [EmulatorSite(100021, "Globex Main")], order_count=12),
             EmulatorTenant(100003, "Initech Store", [EmulatorSite(100031, "Initech Web")], order_count=0),
         ],

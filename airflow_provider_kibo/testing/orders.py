@@ -15,7 +15,7 @@ import operator
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_kibo.testing.models import EmulatorTenant, format_kibo_datetime
@@ -26,12 +26,15 @@ ORDER_WINDOW_DAYS = 7
 ORDER_STATUSES: tuple[str, ...] = ("Completed", "Accepted", "Processing", "Completed", "Cancelled")
 #: ``createBy`` / ``updateBy`` of every generated order.
 ORDER_AUTHOR = "kibo-emulator"
-FILTER_SYNTAX = ("only 'auditInfo.updateDate ge|gt|le|lt <ISO-8601 date-time>' clauses joined by "
-                 "' and ' are supported")
+FILTER_SYNTAX = "only 'auditInfo.updateDate ge|gt|le|lt <ISO-8601 date-time>' clauses joined by ' and ' are supported"
 SORT_SYNTAX = "sortBy must be 'auditInfo.updateDate', 'submittedDate' or 'orderNumber', then 'asc' or 'desc'"
 
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+    "ge": operator.ge,
+    "gt": operator.gt,
+    "le": operator.le,
+    "lt": operator.lt,
+}
 _AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "kibo-emulator:orders")
 
@@ -44,7 +47,7 @@ def _number(*parts: object) -> int:
 
 def _parse_moment(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def updated_at(order: dict[str, Any]) -> datetime:
@@ -59,9 +62,14 @@ def _line(tenant_id: int, number: int, line_id: int) -> dict[str, Any]:
     product = _number(tenant_id, number, line_id, "product") % 50 + 1
     quantity = _number(tenant_id, number, line_id, "quantity") % 3 + 1
     cents = quantity * (500 + _number(tenant_id, number, line_id, "price") % 19_501)
-    return {"id": uuid.uuid5(_NAMESPACE, f"{tenant_id}:{number}:{line_id}").hex, "lineId": line_id,
-            "product": {"productCode": f"SKU-{product:04d}", "name": f"Product {product}"},
-            "quantity": quantity, "subtotal": cents / 100, "total": cents / 100}
+    return {
+        "id": uuid.uuid5(_NAMESPACE, f"{tenant_id}:{number}:{line_id}").hex,
+        "lineId": line_id,
+        "product": {"productCode": f"SKU-{product:04d}", "name": f"Product {product}"},
+        "quantity": quantity,
+        "subtotal": cents / 100,
+        "total": cents / 100,
+    }
 
 
 def _order(tenant: EmulatorTenant, index: int, midnight: datetime) -> dict[str, Any]:
@@ -80,8 +88,12 @@ def _order(tenant: EmulatorTenant, index: int, midnight: datetime) -> dict[str, 
         "currencyCode": site.currency_code,
         "total": round(sum(line["total"] for line in lines), 2),
         "submittedDate": format_kibo_datetime(created),
-        "auditInfo": {"createDate": format_kibo_datetime(created), "updateDate": format_kibo_datetime(updated),
-                      "createBy": ORDER_AUTHOR, "updateBy": ORDER_AUTHOR},
+        "auditInfo": {
+            "createDate": format_kibo_datetime(created),
+            "updateDate": format_kibo_datetime(updated),
+            "createBy": ORDER_AUTHOR,
+            "updateBy": ORDER_AUTHOR,
+        },
         "items": lines,
     }
 
@@ -93,7 +105,7 @@ def tenant_orders(tenant: EmulatorTenant, created: datetime) -> list[dict[str, A
     :param created: When the emulator was created; the orders' update dates lie in the
         :data:`ORDER_WINDOW_DAYS` whole UTC days before that date.
     """
-    midnight = created.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = created.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     orders = [_order(tenant, index, midnight) for index in range(tenant.order_count)]
     return sorted(orders, key=lambda order: (updated_at(order), order["orderNumber"]))
 

@@ -36,6 +36,7 @@ Invalid control input answers 400 ``VALIDATION_CONFLICT``. Every response carrie
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -79,12 +80,17 @@ _TENANT_PREFIX = re.compile(r"^/_tenant/(\d+)(/.*)$")
 _TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/commerce/orders"): "orders",
 }
-_ERROR_TYPES = {400: "ValidationException", 401: "UnauthorizedException",
-                403: "ForbiddenException", 404: "ItemNotFoundException",
-                405: "MethodNotAllowedException", 500: "InternalServerErrorException",
-                502: "BadGatewayException", 503: "ServiceUnavailableException"}
-_SERVER_ERROR_CODES = {500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY",
-                       503: "SERVICE_UNAVAILABLE"}
+_ERROR_TYPES = {
+    400: "ValidationException",
+    401: "UnauthorizedException",
+    403: "ForbiddenException",
+    404: "ItemNotFoundException",
+    405: "MethodNotAllowedException",
+    500: "InternalServerErrorException",
+    502: "BadGatewayException",
+    503: "ServiceUnavailableException",
+}
+_SERVER_ERROR_CODES = {500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE"}
 
 
 def error_body(status: int, error_code: str, message: str) -> dict[str, Any]:
@@ -95,9 +101,14 @@ def error_body(status: int, error_code: str, message: str) -> dict[str, Any]:
     :param message: Message without secrets.
     """
     exc_type = "Kibo.Emulator." + _ERROR_TYPES.get(status, "ApplicationException")
-    return {"message": message, "errorCode": error_code, "applicationName": "Kibo Emulator",
-            "additionalErrorData": [], "exceptionDetail": {"message": message, "type": exc_type},
-            "items": []}
+    return {
+        "message": message,
+        "errorCode": error_code,
+        "applicationName": "Kibo Emulator",
+        "additionalErrorData": [],
+        "exceptionDetail": {"message": message, "type": exc_type},
+        "items": [],
+    }
 
 
 def http_authority(host: str, port: int) -> str:
@@ -166,24 +177,21 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     def stop(self) -> None:
         """Stop serving, end stalls and open connections, close the socket, join the threads."""
-        try:  # wakes serve_forever's select() at once instead of after its poll interval
+        with contextlib.suppress(OSError):  # wakes serve_forever's select() at once, not after its poll interval
             self.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.shutdown()
         self.stopping.set()
         with self._conn_lock:
             connections = list(self._connections)
         for conn in connections:  # idle keep-alive handlers are blocked reading: end them
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up (after a timeout, a stall, a drop) are normal here: stay quiet.
-        log.debug("emulator connection error from %s", client_address, exc_info=True)
+        # socketserver calls this from inside its ``except`` block, so the exception is there to show.
+        log.debug("emulator connection error from %s", client_address, exc_info=True)  # noqa: LOG014
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -198,7 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
     _body: bytes
     _query: dict[str, str]
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:
@@ -298,8 +306,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(429, None, {"Retry-After": str(fault.retry_after)})
         else:
             status = fault.status or 500
-            self._send_error(KiboError(status, _SERVER_ERROR_CODES[status],
-                                       "The server could not handle the request (injected fault)."))
+            self._send_error(
+                KiboError(
+                    status, _SERVER_ERROR_CODES[status], "The server could not handle the request (injected fault)."
+                )
+            )
         return True
 
     def _wait(self, seconds: float) -> None:
@@ -357,13 +368,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _kibo_tenant_create(self) -> None:
         email, password = self._credentials()
         tenant_id = _int_param(self._query, "tenantId", None)
-        self._send(200, self.server.state.create_tenant_ticket(email, password, tenant_id,
-                                                               self.server.authority))
+        self._send(200, self.server.state.create_tenant_ticket(email, password, tenant_id, self.server.authority))
 
     def _kibo_tenant_refresh(self) -> None:
         tenant_id = _int_param(self._query, "tenantId", None)
-        self._send(200, self.server.state.refresh_tenant_ticket(self._refresh_token(), tenant_id,
-                                                                self.server.authority))
+        self._send(
+            200, self.server.state.refresh_tenant_ticket(self._refresh_token(), tenant_id, self.server.authority)
+        )
 
     def _kibo_tenant_delete(self) -> None:
         self.server.state.delete_ticket(self._query.get("refreshtoken"), TENANT)
@@ -380,10 +391,19 @@ class _Handler(BaseHTTPRequestHandler):
         start = _int_param(self._query, "startIndex", 0)
         size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
         assert start is not None and size is not None
-        self._send(200, self.server.state.list_orders(
-            self._bearer_token(), self._tenant_id, tenant_header=self.headers.get("x-vol-tenant"),
-            site_header=self.headers.get("x-vol-site"), start_index=start, page_size=size,
-            sort_by=self._query.get("sortby", ""), filter_text=self._query.get("filter", "")))
+        self._send(
+            200,
+            self.server.state.list_orders(
+                self._bearer_token(),
+                self._tenant_id,
+                tenant_header=self.headers.get("x-vol-tenant"),
+                site_header=self.headers.get("x-vol-site"),
+                start_index=start,
+                page_size=size,
+                sort_by=self._query.get("sortby", ""),
+                filter_text=self._query.get("filter", ""),
+            ),
+        )
 
     # --------------------------------------------------------------- control side
     def _control(self, path: str) -> None:
@@ -405,13 +425,17 @@ class _Handler(BaseHTTPRequestHandler):
             elif action in (("GET", "/clock"), ("POST", "/clock")):
                 if self.command == "POST":
                     state.clock.advance(body.get("advance_seconds", 0))
-                result = {"now": format_kibo_datetime(state.clock.now()),
-                          "offset_seconds": state.clock.offset_seconds}
+                result = {"now": format_kibo_datetime(state.clock.now()), "offset_seconds": state.clock.offset_seconds}
             elif action == ("POST", "/faults"):
                 times = body.get("times")
-                fault = state.inject(body.get("route", ""), body.get("kind", ""),
-                                     times=1 if times is None else times, status=body.get("status"),
-                                     retry_after=body.get("retry_after"), seconds=body.get("seconds"))
+                fault = state.inject(
+                    body.get("route", ""),
+                    body.get("kind", ""),
+                    times=1 if times is None else times,
+                    status=body.get("status"),
+                    retry_after=body.get("retry_after"),
+                    seconds=body.get("seconds"),
+                )
                 result = {"queued": asdict(fault), "pending": len(state.pending_faults())}
             elif action == ("POST", "/faults/clear"):
                 state.clear_faults()

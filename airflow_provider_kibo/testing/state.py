@@ -36,8 +36,16 @@ from airflow_provider_kibo.testing.models import (
 from airflow_provider_kibo.testing.orders import order_filter, sort_orders, tenant_orders
 
 #: Routes that are counted and can be faulted.
-ROUTES: tuple[str, ...] = ("create", "refresh", "delete", "apppackages",
-                           "tenant_create", "tenant_refresh", "tenant_delete", "orders")
+ROUTES: tuple[str, ...] = (
+    "create",
+    "refresh",
+    "delete",
+    "apppackages",
+    "tenant_create",
+    "tenant_refresh",
+    "tenant_delete",
+    "orders",
+)
 #: Ticket kinds: developer tickets (per developer account) and tenant admin-user tickets.
 DEVELOPER = "developer"
 TENANT = "tenant"
@@ -99,9 +107,13 @@ def page(items: list[dict[str, Any]], start_index: int, page_size: int) -> dict[
     if page_size < 1:
         raise KiboError(400, "VALIDATION_CONFLICT", "pageSize must be >= 1.")
     page_size = min(page_size, MAX_PAGE_SIZE)
-    return {"startIndex": start_index, "pageSize": page_size,
-            "pageCount": math.ceil(len(items) / page_size), "totalCount": len(items),
-            "items": items[start_index:start_index + page_size]}
+    return {
+        "startIndex": start_index,
+        "pageSize": page_size,
+        "pageCount": math.ceil(len(items) / page_size),
+        "totalCount": len(items),
+        "items": items[start_index : start_index + page_size],
+    }
 
 
 @dataclass
@@ -157,10 +169,17 @@ class EmulatorState:
     :param latency: Seconds added to every Kibo response.
     """
 
-    def __init__(self, users: Iterable[EmulatorUser], clock: EmulatorClock, *,
-                 access_token_lifetime: Seconds = 3600, refresh_token_lifetime: Seconds = 86400,
-                 rotate_refresh_tokens: bool = False, no_access_status: int = 403,
-                 latency: Seconds = 0.0) -> None:
+    def __init__(
+        self,
+        users: Iterable[EmulatorUser],
+        clock: EmulatorClock,
+        *,
+        access_token_lifetime: Seconds = 3600,
+        refresh_token_lifetime: Seconds = 86400,
+        rotate_refresh_tokens: bool = False,
+        no_access_status: int = 403,
+        latency: Seconds = 0.0,
+    ) -> None:
         self.users: tuple[EmulatorUser, ...] = tuple(users)
         if not self.users:
             raise ValueError("the emulator needs at least one user")
@@ -186,10 +205,13 @@ class EmulatorState:
         self.rotate_refresh_tokens = False
         self.no_access_status = 403
         self.latency = 0.0
-        self.configure(access_token_lifetime=access_token_lifetime,
-                       refresh_token_lifetime=refresh_token_lifetime,
-                       rotate_refresh_tokens=rotate_refresh_tokens,
-                       no_access_status=no_access_status, latency=latency)
+        self.configure(
+            access_token_lifetime=access_token_lifetime,
+            refresh_token_lifetime=refresh_token_lifetime,
+            rotate_refresh_tokens=rotate_refresh_tokens,
+            no_access_status=no_access_status,
+            latency=latency,
+        )
 
     # ----------------------------------------------------------------- settings
     def configure(self, **settings: Any) -> dict[str, Any]:
@@ -224,11 +246,13 @@ class EmulatorState:
     def config(self) -> dict[str, Any]:
         """Return the current runtime settings as a JSON-ready dict."""
         with self._lock:
-            return {"rotate_refresh_tokens": self.rotate_refresh_tokens,
-                    "no_access_status": self.no_access_status,
-                    "access_token_lifetime": self.access_token_lifetime,
-                    "refresh_token_lifetime": self.refresh_token_lifetime,
-                    "latency": self.latency}
+            return {
+                "rotate_refresh_tokens": self.rotate_refresh_tokens,
+                "no_access_status": self.no_access_status,
+                "access_token_lifetime": self.access_token_lifetime,
+                "refresh_token_lifetime": self.refresh_token_lifetime,
+                "latency": self.latency,
+            }
 
     # ----------------------------------------------------------------- counters
     def record_request(self, route: str, user: str | None = None) -> None:
@@ -284,8 +308,16 @@ class EmulatorState:
             self._calls = []
 
     # ------------------------------------------------------------------- faults
-    def inject(self, route: str, kind: str, *, times: int = 1, status: int | None = None,
-               retry_after: int | None = None, seconds: float | None = None) -> Fault:
+    def inject(
+        self,
+        route: str,
+        kind: str,
+        *,
+        times: int = 1,
+        status: int | None = None,
+        retry_after: int | None = None,
+        seconds: float | None = None,
+    ) -> Fault:
         """Queue a fault for the next ``times`` requests to ``route`` (FIFO per route).
 
         :param route: A route of :data:`ROUTES` (e.g. ``"create"``, ``"tenant_refresh"``,
@@ -298,7 +330,7 @@ class EmulatorState:
         :raises ValueError: On an invalid combination.
         """
         if route not in ROUTES and route != "*":
-            raise ValueError(f"route must be one of {ROUTES + ('*',)}, got {route!r}")
+            raise ValueError(f"route must be one of {(*ROUTES, '*')}, got {route!r}")
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}, got {kind!r}")
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
@@ -316,8 +348,7 @@ class EmulatorState:
                 raise ValueError(f"status must be one of {SERVER_ERROR_STATUSES}")
         elif kind == "rate_limit":
             fault.retry_after = 60 if retry_after is None else retry_after
-            if isinstance(fault.retry_after, bool) or not isinstance(fault.retry_after, int) \
-                    or fault.retry_after < 0:
+            if isinstance(fault.retry_after, bool) or not isinstance(fault.retry_after, int) or fault.retry_after < 0:
                 raise ValueError("retry_after must be a non-negative int")
         elif kind in ("stall", "latency"):
             default = 30.0 if kind == "stall" else 1.0
@@ -355,39 +386,50 @@ class EmulatorState:
         self._secrets.add(token)
         return token
 
-    def _new_refresh(self, user: EmulatorUser, session: str, kind: str, scope_id: int,
-                     now: datetime) -> _RefreshGrant:
+    def _new_refresh(self, user: EmulatorUser, session: str, kind: str, scope_id: int, now: datetime) -> _RefreshGrant:
         expires = truncate_to_ms(now + timedelta(seconds=self.refresh_token_lifetime))
         grant = _RefreshGrant(self._new_token(), user, session, kind, scope_id, expires)
         self._refresh[grant.token] = grant
         self._sessions[session].append(grant)
         return grant
 
-    def _jwt(self, user: EmulatorUser, kind: str, scope: EmulatorAccount | EmulatorTenant,
-             now: datetime, expires: datetime) -> str:
+    def _jwt(
+        self, user: EmulatorUser, kind: str, scope: EmulatorAccount | EmulatorTenant, now: datetime, expires: datetime
+    ) -> str:
         header = {"alg": "HS256", "typ": "JWT", "kid": "kibo-emulator"}
         scope_claim = "developerAccountId" if kind == DEVELOPER else "tenant"
-        claims = {"iss": "kibo-emulator", "aud": f"kibo-{kind}", "sub": user.user_id,
-                  "email": user.email, scope_claim: scope.id,
-                  "iat": int(now.timestamp()), "nbf": int(now.timestamp()),
-                  "exp": int(expires.timestamp()), "jti": uuid.uuid4().hex}
+        claims = {
+            "iss": "kibo-emulator",
+            "aud": f"kibo-{kind}",
+            "sub": user.user_id,
+            "email": user.email,
+            scope_claim: scope.id,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "jti": uuid.uuid4().hex,
+        }
         parts = [b64url(json.dumps(p, separators=(",", ":")).encode()) for p in (header, claims)]
-        token = ".".join(parts + [b64url(secrets.token_bytes(32))])
+        token = ".".join([*parts, b64url(secrets.token_bytes(32))])
         self._secrets.add(token)
         return token
 
     @staticmethod
-    def _scope_fields(user: EmulatorUser, scope: EmulatorAccount | EmulatorTenant,
-                      authority: str) -> dict[str, Any]:
+    def _scope_fields(user: EmulatorUser, scope: EmulatorAccount | EmulatorTenant, authority: str) -> dict[str, Any]:
         """The ticket fields naming its scope: the account or tenant, and the user's others."""
         if isinstance(scope, EmulatorAccount):
             return {"account": scope.to_json(), "availableAccounts": [a.to_json() for a in user.accounts]}
-        return {"tenant": scope.to_json(authority),
-                "availableTenants": [t.to_json(authority) for t in user.tenants],
-                "redirect": None, "ssoSession": None, "ssoNameId": None}
+        return {
+            "tenant": scope.to_json(authority),
+            "availableTenants": [t.to_json(authority) for t in user.tenants],
+            "redirect": None,
+            "ssoSession": None,
+            "ssoNameId": None,
+        }
 
-    def _issue(self, refresh: _RefreshGrant, scope: EmulatorAccount | EmulatorTenant, now: datetime,
-               authority: str) -> dict[str, Any]:
+    def _issue(
+        self, refresh: _RefreshGrant, scope: EmulatorAccount | EmulatorTenant, now: datetime, authority: str
+    ) -> dict[str, Any]:
         user = refresh.user
         expires = truncate_to_ms(now + timedelta(seconds=self.access_token_lifetime))
         access, jwt = self._new_token(), self._jwt(user, refresh.kind, scope, now, expires)
@@ -406,8 +448,7 @@ class EmulatorState:
             "user": user.profile(),
         }
 
-    def _scope_for(self, user: EmulatorUser, kind: str,
-                   scope_id: int | None) -> EmulatorAccount | EmulatorTenant:
+    def _scope_for(self, user: EmulatorUser, kind: str, scope_id: int | None) -> EmulatorAccount | EmulatorTenant:
         """The account or tenant ``scope_id`` of the user (``None``: the first), or the no-access answer."""
         scopes: Sequence[EmulatorAccount | EmulatorTenant]
         scopes, what = (user.accounts, "developer account") if kind == DEVELOPER else (user.tenants, "tenant")
@@ -417,15 +458,18 @@ class EmulatorState:
             raise KiboError(self.no_access_status, "UNAUTHORIZED", f"The user has no {what}.")
         scope = next((item for item in scopes if item.id == scope_id), None)
         if scope is None:
-            raise KiboError(self.no_access_status, "UNAUTHORIZED",
-                            f"The user does not have access to {what} {scope_id}.")
+            raise KiboError(
+                self.no_access_status, "UNAUTHORIZED", f"The user does not have access to {what} {scope_id}."
+            )
         return scope
 
-    def _login(self, kind: str, email: Any, password: Any, scope_id: int | None,
-               authority: str) -> dict[str, Any]:
+    def _login(self, kind: str, email: Any, password: Any, scope_id: int | None, authority: str) -> dict[str, Any]:
         user = self._by_email.get(email.lower()) if isinstance(email, str) else None
-        if user is None or not isinstance(password, str) or not hmac.compare_digest(
-                password.encode(), user.password.encode()):
+        if (
+            user is None
+            or not isinstance(password, str)
+            or not hmac.compare_digest(password.encode(), user.password.encode())
+        ):
             raise KiboError(401, "INVALID_CREDENTIALS", "Invalid Credentials: Invalid credentials.")
         now = truncate_to_ms(self.clock.now())
         with self._lock:
@@ -434,16 +478,14 @@ class EmulatorState:
             self._sessions[session] = []
             return self._issue(self._new_refresh(user, session, kind, scope.id, now), scope, now, authority)
 
-    def _renew(self, kind: str, refresh_token: Any, scope_id: int | None,
-               authority: str) -> dict[str, Any]:
+    def _renew(self, kind: str, refresh_token: Any, scope_id: int | None, authority: str) -> dict[str, Any]:
         now = truncate_to_ms(self.clock.now())
         with self._lock:
             grant = self._refresh.get(refresh_token) if isinstance(refresh_token, str) else None
             if grant is None:
                 raise KiboError(401, "UNAUTHORIZED", "The refresh token is missing or invalid.")
             if grant.kind != kind:
-                raise KiboError(401, "UNAUTHORIZED",
-                                f"The refresh token is not a {_KIND_LABELS[kind]} refresh token.")
+                raise KiboError(401, "UNAUTHORIZED", f"The refresh token is not a {_KIND_LABELS[kind]} refresh token.")
             if grant.revoked:
                 raise KiboError(401, "UNAUTHORIZED", "The refresh token is no longer valid.")
             if now >= grant.expires_at:
@@ -466,8 +508,7 @@ class EmulatorState:
         """
         return self._login(DEVELOPER, email, password, account_id, "")
 
-    def create_tenant_ticket(self, email: Any, password: Any, tenant_id: int | None,
-                             authority: str) -> dict[str, Any]:
+    def create_tenant_ticket(self, email: Any, password: Any, tenant_id: int | None, authority: str) -> dict[str, Any]:
         """Log in to a tenant with credentials (``POST adminuser/authtickets/tenants``).
 
         :param email: The ``emailAddress`` sent by the client.
@@ -490,8 +531,7 @@ class EmulatorState:
         """
         return self._renew(DEVELOPER, refresh_token, account_id, "")
 
-    def refresh_tenant_ticket(self, refresh_token: Any, tenant_id: int | None,
-                              authority: str) -> dict[str, Any]:
+    def refresh_tenant_ticket(self, refresh_token: Any, tenant_id: int | None, authority: str) -> dict[str, Any]:
         """Refresh a tenant ticket, optionally switching tenant (``PUT adminuser/authtickets/tenants``).
 
         :param refresh_token: The ``refreshToken`` of the ticket sent by the client.
@@ -537,8 +577,7 @@ class EmulatorState:
                     count += 1
         return count
 
-    def list_applications(self, token: str | None, start_index: int,
-                          page_size: int) -> dict[str, Any]:
+    def list_applications(self, token: str | None, start_index: int, page_size: int) -> dict[str, Any]:
         """Return one page of the token's account applications (``apppackages/collection``).
 
         :param token: An access token or JWT access token.
@@ -551,9 +590,18 @@ class EmulatorState:
         assert isinstance(account, EmulatorAccount)
         return page(account.applications(), start_index, page_size)
 
-    def list_orders(self, token: str | None, tenant_id: int, *, tenant_header: str | None,
-                    site_header: str | None, start_index: int, page_size: int, sort_by: str,
-                    filter_text: str) -> dict[str, Any]:
+    def list_orders(
+        self,
+        token: str | None,
+        tenant_id: int,
+        *,
+        tenant_header: str | None,
+        site_header: str | None,
+        start_index: int,
+        page_size: int,
+        sort_by: str,
+        filter_text: str,
+    ) -> dict[str, Any]:
         """Return one page of a tenant's orders (``GET /_tenant/{tenantId}/api/commerce/orders``).
 
         :param token: A tenant access token or JWT access token for that tenant.
@@ -577,14 +625,18 @@ class EmulatorState:
         if self._access_scope(token, TENANT).id != tenant_id:
             raise KiboError(401, "UNAUTHORIZED", f"The access token is not valid for tenant {tenant_id}.")
         if _header_int(tenant_header) != tenant_id:
-            raise KiboError(400, "VALIDATION_CONFLICT",
-                            f"The x-vol-tenant header is required and must be {tenant_id}, the tenant of the URL.")
+            raise KiboError(
+                400,
+                "VALIDATION_CONFLICT",
+                f"The x-vol-tenant header is required and must be {tenant_id}, the tenant of the URL.",
+            )
         orders = self._orders[tenant_id]
         if site_header:
             site_id = _header_int(site_header)
             if site_id is None or tenant.site(site_id) is None:
-                raise KiboError(400, "VALIDATION_CONFLICT",
-                                f"The x-vol-site header must name a site of tenant {tenant_id}.")
+                raise KiboError(
+                    400, "VALIDATION_CONFLICT", f"The x-vol-site header must name a site of tenant {tenant_id}."
+                )
             orders = [order for order in orders if order["siteId"] == site_id]
         try:
             keep = order_filter(filter_text)
