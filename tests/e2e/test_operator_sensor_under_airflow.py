@@ -61,7 +61,7 @@ def test_rendered_fields_and_xcom_hold_no_token(airflow: AirflowDeployment, emul
     assert airflow.wait_for_run(SWITCH_WAIT, run_id) == "success"
 
     rendered = airflow.rendered_fields(SWITCH_WAIT, run_id, "switch")
-    assert rendered == {"developer_account_id": "1001", "kibo_conn_id": conn_id}
+    assert rendered == {"developer_account_id": "1001", "tenant_id": None, "kibo_conn_id": conn_id, "force_login": False}
     seen = json.dumps(
         [airflow.rendered_fields(SWITCH_WAIT, run_id, t) for t in ("switch", "wait_poke", "wait_deferred")]
         + [airflow.xcom_value(SWITCH_WAIT, run_id, t) for t in ("switch", "wait_poke", "wait_deferred", "downstream")]
