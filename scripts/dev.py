@@ -49,7 +49,7 @@ def main() -> int:
     parser.add_argument("command", choices=["demo", "test", "bench"])
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args()
-    extras = "test,bench" if options.command == "bench" else "test"
+    extras = "test,distributed,bench" if options.command == "bench" else "test,distributed"
     python = ensure_venv(options.venv.resolve(), options.airflow, extras)
     if options.command == "demo":
         command = [python, REPO / "scripts" / "demo.py", *options.args]
