@@ -23,8 +23,8 @@ import _support
 
 sys.path.insert(0, str(_support.REPO))
 
-from airflow_provider_kibo.testing import DEMO_USERS, KiboEmulator  # noqa: E402
-from tests.e2e.airflow_deployment import AirflowDeployment, CeleryWorkers, write_dag_file  # noqa: E402
+from airflow_provider_kibo.testing import DEMO_USERS, KiboEmulator
+from tests.e2e.airflow_deployment import AirflowDeployment, CeleryWorkers, write_dag_file
 
 TASKS = 24
 DAG = """
