@@ -65,7 +65,27 @@ class KiboAuthError(KiboApiError):
     """Kibo refused the credentials or every refresh token known, or none is configured."""
 
 
-class KiboAccountAccessError(KiboAuthError, AirflowFailException):
+class KiboNoAccessError(KiboAuthError, AirflowFailException):
+    """
+    The user has no access to the developer account or tenant asked for; retrying cannot help.
+
+    :param scope: what was asked for, e.g. ``developer account 1999``
+    :param noun: what the scope is, in one word, e.g. ``account``
+    :param available: the ids of the user's accounts (or tenants), as last reported by Kibo
+    :param remedy: how the user gets access, e.g. ``invite the user``
+    :param api_error: Kibo's error details, as :class:`KiboApiError` takes them
+    """
+
+    def __init__(self, scope: str, noun: str, available: tuple[int, ...], remedy: str, **api_error: Any) -> None:
+        listed = ", ".join(str(a) for a in available) or "none known"
+        super().__init__(
+            f"No access to Kibo {scope}; the user's {noun}s are: {listed}. "
+            f"Use one of them, or ask an administrator of that {noun} to {remedy}",
+            **api_error,
+        )
+
+
+class KiboAccountAccessError(KiboNoAccessError):
     """
     The user has no access to the requested developer account; retrying cannot help.
 
@@ -76,15 +96,12 @@ class KiboAccountAccessError(KiboAuthError, AirflowFailException):
     def __init__(self, account_id: int, available_account_ids: tuple[int, ...], **api_error: Any) -> None:
         self.account_id = account_id
         self.available_account_ids = available_account_ids
-        available = ", ".join(str(a) for a in available_account_ids) or "none known"
         super().__init__(
-            f"No access to Kibo developer account {account_id}; the user's accounts are: {available}. "
-            "Use one of them, or ask an administrator of that account to invite the user",
-            **api_error,
+            f"developer account {account_id}", "account", available_account_ids, "invite the user", **api_error
         )
 
 
-class KiboTenantAccessError(KiboAuthError, AirflowFailException):
+class KiboTenantAccessError(KiboNoAccessError):
     """
     The user has no access to the requested tenant; retrying cannot help.
 
@@ -95,12 +112,7 @@ class KiboTenantAccessError(KiboAuthError, AirflowFailException):
     def __init__(self, tenant_id: int, available_tenant_ids: tuple[int, ...], **api_error: Any) -> None:
         self.tenant_id = tenant_id
         self.available_tenant_ids = available_tenant_ids
-        available = ", ".join(str(t) for t in available_tenant_ids) or "none known"
-        super().__init__(
-            f"No access to Kibo tenant {tenant_id}; the user's tenants are: {available}. "
-            "Use one of them, or ask an administrator of that tenant to add the user",
-            **api_error,
-        )
+        super().__init__(f"tenant {tenant_id}", "tenant", available_tenant_ids, "add the user", **api_error)
 
 
 class KiboTicketStoreError(KiboError):

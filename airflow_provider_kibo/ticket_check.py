@@ -41,13 +41,13 @@ def check_ticket(
     :param check_access: ask Kibo for a ticket (succeeds once the user may use the account) rather
         than reading the store only
     """
-    from airflow_provider_kibo.errors import KiboAccountAccessError, KiboTenantAccessError
+    from airflow_provider_kibo.errors import KiboNoAccessError
 
     ticket: KiboAuthTicket | None
     if check_access:
         try:
             ticket = hook.get_ticket(min_valid_for=min_valid_for)
-        except (KiboAccountAccessError, KiboTenantAccessError):
+        except KiboNoAccessError:
             return None
     else:
         ticket = hook.stored_ticket()

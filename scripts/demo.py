@@ -70,7 +70,6 @@ def main() -> int:
 
 def report_accounts(output_dir: Path, log_file: Path, calls: dict[str, dict[int, int]]) -> None:
     """Print the applications per account and the developer-ticket calls the pipeline cost."""
-
     print(f"\n{'account':>8}  {'name':<18} {'applications':>12}  ticket valid until")
     for account in ACCOUNTS:
         result = output_dir / f"{account}.json"
