@@ -41,6 +41,10 @@ one caller refreshes ahead while every other caller goes on with the still-valid
 MAX_REFRESH_ATTEMPTS = 3
 """Distinct refresh tokens tried before logging in with the password; more means a race with other
 workers that keeps rotating them, and the password settles it."""
+OTHER_MACHINE_GRACE = timedelta(seconds=2)
+"""How long a caller whose refresh token Kibo refused waits for the machine that used it to store
+the ticket it got, before trying an older refresh token or the password."""
+OTHER_MACHINE_POLL = timedelta(milliseconds=200)
 DEFAULT_PAGE_SIZE = 100
 
 T = TypeVar("T", bound=KiboAuthTicket)
@@ -99,7 +103,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
     :param clock: returns the current UTC time; tests pass another
     :param lock_dir: the folder of the lock files that serialize refreshes on this machine
     :param retry_policy: retry limits of each request to Kibo
-    :param sleep: waits between retries; tests pass another
+    :param sleep: waits between retries, and for another machine's ticket; tests pass another
     :param store: where tickets are kept; by default chosen for this process (see ``stores``)
     """
 
@@ -241,7 +245,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
 
     def _refresh_ticket(self, scope: int) -> T:
         with self._locked():
-            return self._store_new(scope, self._obtain(scope))
+            return self._renew_locked(scope, valid_beyond=None)
 
     def _revoke_ticket(self, scope: int) -> None:
         latest_slot = self.kind.latest_slot
@@ -297,51 +301,68 @@ class KiboTicketHook(BaseHook, Generic[T]):
     def _locked(self) -> AbstractContextManager[bool]:
         return ticket_lock(self._lock_dir, self._lock_name)
 
-    def _renew_locked(self, scope: int, *, valid_beyond: timedelta) -> T:
-        """Under the lock: take a ticket another caller stored meanwhile, else obtain and store one."""
-        stored = self._freshest_stored(scope)
-        if stored is not None and stored.access_valid_for(self.now()) > valid_beyond:
-            return self._remember(scope, stored)
-        return self._store_new(scope, self._obtain(scope))
-
-    def _obtain(self, scope: int) -> T:
+    def _renew_locked(self, scope: int, *, valid_beyond: timedelta | None) -> T:
         """
-        A new ticket for the scope from Kibo: refresh with the freshest refresh token known, then
-        with the next freshest if Kibo refuses it (another worker may have rotated it), and log in
-        with the password only when none works.
+        Under the lock: a ticket for the scope that stays valid beyond ``valid_beyond``, stored; with
+        ``None`` a new one from Kibo, whatever is stored.
+
+        Locks are per machine, so another machine may be renewing the same tickets meanwhile. Each
+        attempt decides on one reading of the store: take a ticket stored since, else refresh with the
+        freshest refresh token read. When Kibo refuses it, another machine has most likely just used
+        it (refresh tokens may be single-use): wait briefly for the ticket that machine stores, take
+        it or refresh with it. Log in with the password only when no refresh token works.
         """
         refused: set[str] = set()
+        newest_refused: datetime | None = None
         while len(refused) < MAX_REFRESH_ATTEMPTS:
-            source = self._freshest_refresh_source(scope, exclude=refused)
-            if source is None:
+            known = self._candidates(scope)
+            now = self.now()
+            if valid_beyond is not None:
+                fresh = [
+                    t
+                    for t in known
+                    if t.scope_id == scope
+                    and t.access_valid_for(now) > valid_beyond
+                    and (newest_refused is None or t.access_token_expires_at > newest_refused)
+                ]
+                if fresh:
+                    return self._remember(scope, fresh[0])
+            sources = [t for t in known if t.refresh_valid_for(now) > self.config.refresh_margin]
+            source = next((t for t in sources if t.refresh_token not in refused), None)
+            token = source.refresh_token if source is not None else self._seed_refresh_token
+            if token is None or token in refused:
                 break
             try:
-                return self._refresh_with(scope, source)
+                return self._store_new(scope, self._refresh_with(scope, token))
             except KiboAuthError as err:
                 if err.status_code == 403:
                     raise self._access_error(scope, err) from None
                 log.info(
-                    "Kibo refused a stored refresh token (%s); trying %s",
+                    "Kibo refused a stored refresh token (%s); another machine may just have used it",
                     err.error_code or err.status_code,
-                    "the next one" if len(refused) + 1 < MAX_REFRESH_ATTEMPTS else "the password",
                 )
-                refused.add(source)
-        return self._create(scope)
+            refused.add(token)
+            if source is not None:
+                expiry = source.access_token_expires_at
+                newest_refused = expiry if newest_refused is None else max(newest_refused, expiry)
+                self._await_newer_than(scope, newest_refused)
+            valid_beyond = self.config.refresh_margin if valid_beyond is None else valid_beyond
+        return self._store_new(scope, self._create(scope))
 
-    def _freshest_refresh_source(self, scope: int, exclude: set[str]) -> str | None:
-        """The refresh token of the newest ticket known for this Connection that is neither refused
-        nor near expiry; the seed refresh token comes last, as its expiry is unknown."""
-        now = self.now()
-        known = [
-            t
-            for t in [*self._known_tickets(), self._read(self.kind.slot(scope))]
-            if t is not None and t.refresh_valid_for(now) > self.config.refresh_margin
-        ]
-        known.sort(key=lambda t: (t.access_token_expires_at, t.refresh_token_expires_at), reverse=True)
-        candidates = [t.refresh_token for t in known]
-        if self._seed_refresh_token:
-            candidates.append(self._seed_refresh_token)
-        return next((c for c in candidates if c not in exclude), None)
+    def _candidates(self, scope: int) -> list[T]:
+        """Every ticket within reach, the store read once: the scope's, then :meth:`_known_tickets`;
+        the one that lasts longest first."""
+        found = [t for t in (self._read(self.kind.slot(scope)), *self._known_tickets()) if t is not None]
+        return sorted(found, key=lambda t: (t.access_token_expires_at, t.refresh_token_expires_at), reverse=True)
+
+    def _await_newer_than(self, scope: int, expiry: datetime) -> None:
+        """Poll the store (for :data:`OTHER_MACHINE_GRACE` at most) until it holds a ticket of the
+        scope, or a latest one, that outlasts ``expiry``."""
+        for _ in range(round(OTHER_MACHINE_GRACE / OTHER_MACHINE_POLL)):
+            stored = (self._read(self.kind.slot(scope)), self._read(self.kind.latest_slot))
+            if any(t is not None and t.access_token_expires_at > expiry for t in stored):
+                return
+            self._sleep(OTHER_MACHINE_POLL.total_seconds())
 
     def _known_tickets(self) -> list[T]:
         """Every ticket of this kind within reach: stored (latest first), remembered, seeded."""

@@ -72,7 +72,7 @@ class KiboTenantHook(KiboTicketHook[KiboTenantTicket]):
     :param clock: returns the current UTC time; tests pass another
     :param lock_dir: the folder of the lock files that serialize refreshes on this machine
     :param retry_policy: retry limits of each request to Kibo
-    :param sleep: waits between retries; tests pass another
+    :param sleep: waits between retries, and for another machine's ticket; tests pass another
     :param store: where tickets are kept; by default chosen for this process (see ``stores``)
     """
 
