@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -22,6 +30,12 @@ log = logging.getLogger(__name__)
 
 TICKETS_EXTRA_KEY = "tickets"
 """The key of ``extra`` that holds the tickets by slot; every other key is left as it is."""
+LEASE_PREFIX = "kibo_connection_lease"
+"""Variables ``<prefix>__<conn_id>`` exist while one process writes that Connection's tickets."""
+LEASE_DURATION = timedelta(seconds=30)
+"""How long a lease holds when its holder does not remove it (a process that died while writing)."""
+LEASE_WAIT = timedelta(seconds=60)
+"""How long a writer waits for the lease before giving up."""
 
 
 class AirflowApiClient:
@@ -29,7 +43,7 @@ class AirflowApiClient:
     A minimal client of Airflow's public REST API that logs in with a username and password.
 
     :param base_url: the API server's URL, e.g. ``https://airflow.example.com``
-    :param username: an Airflow user allowed to edit Connections
+    :param username: an Airflow user allowed to edit Connections and Variables
     :param password: that user's password
     :param timeout: seconds for each request
     """
@@ -92,12 +106,94 @@ class AirflowApiClient:
         self._session.headers["Authorization"] = f"Bearer {token}"
 
 
+class ConnectionLease:
+    """
+    One writer at a time for a Connection, across every machine: a Variable that Airflow's REST API
+    refuses to create while it exists (``409``). The holder removes it when done; a lease left by a
+    process that died expires after :data:`LEASE_DURATION` and the next writer removes it. (Two
+    writers removing the same expired lease at the same moment can both go on, once: without
+    compare-and-swap in Airflow's API that window cannot be closed, only kept to milliseconds.)
+
+    :param conn_id: the Connection whose writes the lease serializes
+    :param api: a client of the Airflow API server, allowed to create and delete Variables
+    """
+
+    def __init__(self, conn_id: str, api: AirflowApiClient) -> None:
+        self.key = f"{LEASE_PREFIX}__{conn_id}"
+        self._conn_id = conn_id
+        self._api = api
+        self._path = f"/api/v2/variables/{quote(self.key, safe='')}"
+        self._holder = f"{socket.gethostname()} pid {os.getpid()}"
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the lease for the block; :class:`KiboTicketStoreError` when it stays taken too long."""
+        nonce = self._take()
+        try:
+            yield
+        finally:
+            current = self._current()
+            if current is not None and current.get("nonce") == nonce:
+                self._api.request("DELETE", self._path)
+
+    def _take(self) -> str:
+        """Create the lease Variable, waiting while another holds it; return this holding's nonce."""
+        nonce = uuid.uuid4().hex
+        deadline = time.monotonic() + LEASE_WAIT.total_seconds()
+        pause = 0.05
+        while True:
+            until = (datetime.now(UTC) + LEASE_DURATION).isoformat()
+            value = json.dumps({"holder": self._holder, "until": until, "nonce": nonce})
+            description = f"Held while Kibo tickets are written to Connection {self._conn_id}"
+            response = self._api.request(
+                "POST", "/api/v2/variables", json={"key": self.key, "value": value, "description": description}
+            )
+            if response.ok:
+                return nonce
+            if response.status_code != 409:
+                raise KiboTicketStoreError(
+                    f"Taking the lease {self.key} through the Airflow API at {self._api.base_url} failed with "
+                    f"status {response.status_code}; its user must be allowed to create and delete Variables"
+                )
+            current = self._current()
+            if current is not None and not _holds_at(current, datetime.now(UTC)):
+                log.warning("Removing the lease %s that %s left behind", self.key, current.get("holder"))
+                self._api.request("DELETE", self._path)
+                continue
+            if time.monotonic() >= deadline:
+                held_by = current.get("holder") if current else "another writer"
+                raise KiboTicketStoreError(f"The lease {self.key} stayed held by {held_by} for {LEASE_WAIT}")
+            time.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 2, 1.0)
+
+    def _current(self) -> dict[str, Any] | None:
+        """The lease's value (holder, until, nonce), or ``None`` when there is none."""
+        response = self._api.request("GET", self._path)
+        if not response.ok:
+            return None
+        try:
+            current = json.loads(response.json()["value"])
+        except (ValueError, KeyError, TypeError):
+            return {}
+        return current if isinstance(current, dict) else {}
+
+
+def _holds_at(lease: dict[str, Any], now: datetime) -> bool:
+    """Whether a lease's ``until`` is still ahead of ``now``; a value without one never holds."""
+    try:
+        return datetime.fromisoformat(lease["until"]) > now
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 class ConnectionTicketStore:
     """
     Tickets in ``extra.tickets`` of the Kibo Connection itself, so they sit beside the credentials.
 
-    Reads go through the Task SDK (which sees ``extra`` unredacted); writes re-read the Connection
-    and ``PATCH`` only its ``extra``, keeping every key other than ``tickets``.
+    Reads go through the Task SDK (which sees ``extra`` unredacted). A write holds the Connection's
+    :class:`ConnectionLease`, re-reads the Connection and ``PATCH``es only its ``extra``, keeping
+    every key other than ``tickets``: Airflow's API cannot update one key of ``extra`` atomically,
+    so without the lease two machines writing different slots at once would lose one of them.
 
     :param conn_id: the Kibo Connection; it must live in the metadata DB, not in an environment
         variable or a secrets backend, which are read-only
@@ -107,6 +203,7 @@ class ConnectionTicketStore:
     def __init__(self, conn_id: str, api: AirflowApiClient) -> None:
         self.conn_id = conn_id
         self._api = api
+        self._lease = ConnectionLease(conn_id, api)
         self.description = f"extra.{TICKETS_EXTRA_KEY} of Connection {conn_id} (via {api.base_url})"
 
     def read(self, slot: str) -> KiboAuthTicket | None:
@@ -114,16 +211,18 @@ class ConnectionTicketStore:
         return decode_ticket(tickets.get(slot), f"Connection {self.conn_id} extra.{TICKETS_EXTRA_KEY}.{slot}")
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
-        conn_type, extra = self._extra()
-        tickets = self._tickets(extra)
-        tickets[slot] = ticket.to_stored()
-        self._patch(conn_type, {**extra, TICKETS_EXTRA_KEY: tickets})
+        with self._lease.held():
+            conn_type, extra = self._extra()
+            tickets = self._tickets(extra)
+            tickets[slot] = ticket.to_stored()
+            self._patch(conn_type, {**extra, TICKETS_EXTRA_KEY: tickets})
 
     def delete(self, slot: str) -> None:
-        conn_type, extra = self._extra()
-        tickets = self._tickets(extra)
-        if tickets.pop(slot, None) is not None:
-            self._patch(conn_type, {**extra, TICKETS_EXTRA_KEY: tickets})
+        with self._lease.held():
+            conn_type, extra = self._extra()
+            tickets = self._tickets(extra)
+            if tickets.pop(slot, None) is not None:
+                self._patch(conn_type, {**extra, TICKETS_EXTRA_KEY: tickets})
 
     def _extra(self) -> tuple[str, dict[str, Any]]:
         from airflow.sdk import BaseHook

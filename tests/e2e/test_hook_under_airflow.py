@@ -13,6 +13,7 @@ from tests.e2e.airflow_deployment import AirflowDeployment
 from tests.support import PASSWORD
 
 DAG_ID = "kibo_e2e_ticket_reuse"
+WRITERS_DAG_ID = "kibo_e2e_connection_writers"
 
 
 @pytest.fixture
@@ -62,6 +63,48 @@ def test_tickets_are_written_back_into_the_connection_through_the_api_server(air
     assert extra["tickets"]["1001"]["refreshToken"] in emulator.issued_secrets()
     shown = airflow.api("GET", f"/api/v2/connections/{conn_id}").json()
     assert not any(secret in json.dumps(shown) for secret in emulator.issued_secrets())
+
+
+@pytest.fixture
+def write_back_connection(airflow, kibo_connection) -> str:
+    airflow.create_connection("airflow_api", "http", host=airflow.api_url, login=airflow.admin_username,
+                              password=airflow.admin_password)
+    return kibo_connection(airflow_api_conn_id="airflow_api", request_timeout_seconds=45)
+
+
+def test_a_lease_left_by_a_writer_that_died_is_removed_by_the_next_writer(airflow, write_back_connection):
+    lease = f"kibo_connection_lease__{write_back_connection}"
+    left_behind = {"holder": "worker-9 pid 4242", "until": "2026-01-01T00:00:00+00:00", "nonce": "0"}
+    assert airflow.api("POST", "/api/v2/variables", json={"key": lease, "value": json.dumps(left_behind)}).ok
+    airflow.wait_for_dag(DAG_ID)
+
+    run_id = airflow.trigger(DAG_ID, conf={"conn_id": write_back_connection})
+
+    assert airflow.wait_for_run(DAG_ID, run_id) == "success", airflow.task_instances(DAG_ID, run_id)
+    assert airflow.task_log(DAG_ID, run_id, "first").count(
+        f"Removing the lease {lease} that worker-9 pid 4242 left behind"
+    ) == 1
+    assert airflow.variable(lease) is None, "the writer removed its own lease too"
+
+
+def test_tasks_writing_different_slots_of_the_connection_at_once_lose_none(airflow, write_back_connection, tmp_path):
+    conn_id = write_back_connection
+    airflow.wait_for_dag(WRITERS_DAG_ID)
+
+    run_id = airflow.trigger(WRITERS_DAG_ID, conf={"conn_id": conn_id, "barrier_dir": str(tmp_path)})
+
+    assert airflow.wait_for_run(WRITERS_DAG_ID, run_id) == "success", airflow.task_instances(WRITERS_DAG_ID, run_id)
+    assert len(list(tmp_path.iterdir())) == 4, "the four writers met at the barrier"
+    exported = airflow.run_cli("connections", "get", conn_id, "--output", "json")
+    (connection,) = json.loads(exported.stdout[exported.stdout.index("[") :])
+    extra = connection["extra_dejson"]
+    written = {f"writer{w}_{s}" for w in range(4) for s in range(5)}
+    assert written <= set(extra["tickets"]), f"lost: {sorted(written - set(extra['tickets']))}"
+    assert {"1001", "latest"} <= set(extra["tickets"])
+    assert {k: str(v) for k, v in extra.items() if k != "tickets"} == {
+        "developer_account_id": "1001", "airflow_api_conn_id": "airflow_api", "request_timeout_seconds": "45",
+    }
+    assert airflow.variable(f"kibo_connection_lease__{conn_id}") is None
 
 
 def test_no_token_or_password_reaches_task_logs_xcom_or_the_api(airflow, emulator, run_dag):

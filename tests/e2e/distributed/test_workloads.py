@@ -43,13 +43,6 @@ secrets, new ones at each refresh) a sensor poke took over 5 minutes on a loaded
 STORM_LIFETIME, STORM_MARGIN = 240, 60
 
 
-LOST_CONNECTION_UPDATES = pytest.mark.xfail(strict=False, reason=(
-    "Known provider bug: ConnectionTicketStore.write reads extra, adds its slot and PATCHes the whole "
-    "extra back, so two machines writing different slots at once lose one of the tickets; a sensor then "
-    "never sees its account's ticket and times out. Airflow's APIs offer tasks no compare-and-swap."
-))
-
-
 def fresh_for(lifetime: int, margin: int) -> int:
     """Seconds after its issue during which the hook uses a ticket without refreshing it."""
     return lifetime - margin - HEADSTART
@@ -186,7 +179,7 @@ def pipelines(
 
 
 @pytest.mark.timeout(1500)
-@pytest.mark.parametrize("store", ["variables", pytest.param("connection", marks=LOST_CONNECTION_UPDATES)])
+@pytest.mark.parametrize("store", ["variables", "connection"])
 def test_per_tenant_pipeline_over_20_accounts_on_three_workers(
     airflow: AirflowDeployment, pipelines: dict[str, dict[str, Any]], store: str, report
 ):
@@ -209,7 +202,6 @@ def test_per_tenant_pipeline_over_20_accounts_on_three_workers(
 
 
 @pytest.mark.timeout(1500)
-@LOST_CONNECTION_UPDATES
 def test_connection_keeps_a_working_ticket_per_account_and_its_other_extra(
     airflow: AirflowDeployment, emulator: KiboEmulator, pipelines: dict[str, dict[str, Any]]
 ):
