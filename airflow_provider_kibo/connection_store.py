@@ -20,6 +20,7 @@ import requests
 from airflow_provider_kibo.errors import KiboConfigError, KiboTicketStoreError
 from airflow_provider_kibo.stores import TicketStore, decode_ticket
 from airflow_provider_kibo.ticket import KiboAuthTicket
+from airflow_provider_kibo.transport import RETRYABLE_STATUSES, RetryPolicy
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 
 TICKETS_EXTRA_KEY = "tickets"
 """The key of ``extra`` that holds the tickets by slot; every other key is left as it is."""
+AIRFLOW_API_RETRIES = RetryPolicy(
+    max_attempts=4, backoff_base=0.5, backoff_max=5.0, retry_after_default=5.0, retry_after_max=30.0
+)
+"""Retries of one request to the Airflow API server."""
 LEASE_PREFIX = "kibo_connection_lease"
 """Variables ``<prefix>__<conn_id>`` exist while one process writes that Connection's tickets."""
 LEASE_DURATION = timedelta(seconds=30)
@@ -79,7 +84,36 @@ class AirflowApiClient:
         return f"AirflowApiClient(base_url={self.base_url!r}, username={self._username!r})"
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send a request with a bearer token, logging in again once if the token has expired."""
+        """
+        Send a request with a bearer token, logging in again once if the token has expired, and
+        retry a 429, a 5xx (a busy SQLite database answers 500) or a network error within
+        :data:`AIRFLOW_API_RETRIES`; return the last response.
+        """
+        policy = AIRFLOW_API_RETRIES
+        for attempt in range(1, policy.max_attempts + 1):
+            last_attempt = attempt == policy.max_attempts
+            try:
+                response = self._send(method, path, **kwargs)
+            except (requests.ConnectionError, requests.Timeout):
+                if last_attempt:
+                    raise
+                time.sleep(policy.backoff(attempt))
+                continue
+            wait = None if last_attempt else policy.wait_before_retry(response, attempt)
+            if response.status_code not in RETRYABLE_STATUSES or wait is None:
+                return response
+            log.warning(
+                "The Airflow API answered %s %s with %d; retry %d in %.1f s",
+                method,
+                path,
+                response.status_code,
+                attempt,
+                wait,
+            )
+            time.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         if "Authorization" not in self._session.headers:
             self._log_in()
         response = self._session.request(method, f"{self.base_url}{path}", timeout=self._timeout, **kwargs)
@@ -156,6 +190,8 @@ class ConnectionLease:
                     f"status {response.status_code}; its user must be allowed to create and delete Variables"
                 )
             current = self._current()
+            if current is not None and current.get("nonce") == nonce:
+                return nonce  # a retried POST whose first attempt had created it
             if current is not None and not _holds_at(current, datetime.now(UTC)):
                 log.warning("Removing the lease %s that %s left behind", self.key, current.get("holder"))
                 self._api.request("DELETE", self._path)

@@ -43,6 +43,14 @@ class RetryPolicy:
         """Seconds to wait before retry ``retry_number`` (1-based) after a 5xx or a network error."""
         return random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (retry_number - 1)))
 
+    def wait_before_retry(self, response: requests.Response, retry_number: int) -> float | None:
+        """Seconds to wait before retry ``retry_number`` after a retryable status: ``Retry-After`` on a
+        429, else :meth:`backoff`; ``None`` when the server asks for more than ``retry_after_max``."""
+        if response.status_code != 429:
+            return self.backoff(retry_number)
+        wait = _retry_after_seconds(response.headers.get("Retry-After"), self.retry_after_default)
+        return wait if wait <= self.retry_after_max else None
+
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
@@ -106,20 +114,12 @@ class KiboTransport:
             error = _api_error(summary, response)
             if response.status_code not in RETRYABLE_STATUSES or last_attempt:
                 raise error
-            asked = self._wait_before_retry(response, attempt)
+            asked = policy.wait_before_retry(response, attempt)
             if asked is None:
                 raise error
             log.warning("%s: %s; retry %d in %.1f s", summary, error, attempt, asked)
             self._sleep(asked)
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _wait_before_retry(self, response: requests.Response, attempt: int) -> float | None:
-        """Seconds to wait before retrying, or ``None`` when Kibo asks for more than the cap."""
-        policy = self.retry_policy
-        if response.status_code != 429:
-            return policy.backoff(attempt)
-        wait = _retry_after_seconds(response.headers.get("Retry-After"), policy.retry_after_default)
-        return wait if wait <= policy.retry_after_max else None
 
 
 def _retry_after_seconds(header: str | None, default: float) -> float:
