@@ -18,8 +18,8 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from airflow_provider_kibo.errors import KiboConfigError, KiboTicketStoreError
-from airflow_provider_kibo.stores import TicketStore, decode_ticket
-from airflow_provider_kibo.ticket import KiboAuthTicket
+from airflow_provider_kibo.stores import TicketStore, decode_ticket, record_of
+from airflow_provider_kibo.ticket import KiboAuthTicket, TicketRecord
 from airflow_provider_kibo.transport import RETRYABLE_STATUSES, RetryPolicy
 
 if TYPE_CHECKING:
@@ -246,6 +246,9 @@ class ConnectionTicketStore:
         tickets = self._tickets(self._extra()[1])
         return decode_ticket(tickets.get(slot), f"Connection {self.conn_id} extra.{TICKETS_EXTRA_KEY}.{slot}")
 
+    def read_record(self, slot: str) -> TicketRecord | None:
+        return record_of(self.read(slot))
+
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         with self._lease.held():
             conn_type, extra = self._extra()
@@ -314,6 +317,9 @@ class WriteBackStore:
     def read(self, slot: str) -> KiboAuthTicket | None:
         found = [t for t in (self._connection.read(slot), self._variables.read(slot)) if t is not None]
         return max(found, key=lambda t: (t.issued_to == self._identity, t.access_token_expires_at), default=None)
+
+    def read_record(self, slot: str) -> TicketRecord | None:
+        return record_of(self.read(slot))
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         try:

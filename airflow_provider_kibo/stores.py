@@ -15,13 +15,19 @@ import threading
 from typing import Any, Protocol
 
 from airflow_provider_kibo.identity import normalise_base_url
-from airflow_provider_kibo.ticket import KiboAuthTicket, TicketFormatError, ticket_from_stored
+from airflow_provider_kibo.ticket import KiboAuthTicket, TicketFormatError, TicketRecord, ticket_from_stored
 
 log = logging.getLogger(__name__)
 
 LATEST_SLOT = "latest"
 VARIABLE_PREFIX = "kibo_developer_token"
 """The name holds "token", so Airflow masks these Variables' values in its UI, API and logs."""
+RECORD_PREFIX = "kibo_developer_ticket_record"
+"""Beside each ticket Variable, one named ``<prefix>__<conn_id>__<slot>`` holds its
+:class:`~airflow_provider_kibo.ticket.TicketRecord`, which has no secret. Airflow does not take that
+name for a secret, so reading it adds nothing to any process's secrets masker, while every new
+ticket read from a ticket Variable adds a mask for the life of the reading process and of the
+Airflow processes that served it (the triggerer's supervisor, the API server)."""
 
 
 class TicketStore(Protocol):
@@ -37,6 +43,9 @@ class TicketStore(Protocol):
 
     def delete(self, slot: str) -> None:
         """Empty ``slot``."""
+
+    def read_record(self, slot: str) -> TicketRecord | None:
+        """The record of the ticket in ``slot``, reading no secret where the store can, or ``None``."""
 
 
 def running_in_task() -> bool:
@@ -60,9 +69,33 @@ def decode_ticket(raw: Any, where: str) -> KiboAuthTicket | None:
         return None
 
 
+def decode_record(raw: Any, where: str) -> TicketRecord | None:
+    """
+    Parse a stored ticket record; a damaged one counts as absent.
+
+    :param raw: the stored JSON text
+    :param where: the store and slot, for the warning
+    """
+    if raw in (None, ""):
+        return None
+    try:
+        return TicketRecord.from_stored(json.loads(raw) if isinstance(raw, str) else raw)
+    except (ValueError, TicketFormatError) as err:
+        log.warning("Ignoring the unreadable Kibo ticket record in %s: %s", where, err)
+        return None
+
+
+def record_of(ticket: KiboAuthTicket | None) -> TicketRecord | None:
+    """The record of a ticket read whole, for stores that keep no separate records."""
+    return ticket.record() if ticket is not None else None
+
+
 class VariableTicketStore:
     """
-    Tickets in Airflow Variables named ``kibo_developer_token__<conn_id>__<slot>``.
+    Tickets in Airflow Variables named ``kibo_developer_token__<conn_id>__<slot>``, each with its
+    record in ``kibo_developer_ticket_record__<conn_id>__<slot>`` (see :data:`RECORD_PREFIX`).
+
+    A ticket is written before its record and deleted after it, so a record always has its ticket.
 
     :param conn_id: the Kibo Connection
     :param in_task: use the Task SDK (inside a task) rather than the metadata DB (outside one)
@@ -77,34 +110,41 @@ class VariableTicketStore:
         """The Variable name of a slot."""
         return f"{VARIABLE_PREFIX}__{self.conn_id}__{slot}"
 
+    def record_key(self, slot: str) -> str:
+        """The Variable name of a slot's record."""
+        return f"{RECORD_PREFIX}__{self.conn_id}__{slot}"
+
     def read(self, slot: str) -> KiboAuthTicket | None:
-        if self._in_task:
-            from airflow.sdk import Variable
+        return decode_ticket(self._get(self.key(slot)), f"Variable {self.key(slot)}")
 
-            raw = Variable.get(self.key(slot), default=None)
-        else:
-            from airflow.models import Variable
-
-            raw = Variable.get(self.key(slot), None)  # the default: `default_var` in core, `default` in the SDK
-        return decode_ticket(raw, f"Variable {self.key(slot)}")
+    def read_record(self, slot: str) -> TicketRecord | None:
+        record = decode_record(self._get(self.record_key(slot)), f"Variable {self.record_key(slot)}")
+        return record if record is not None else record_of(self.read(slot))
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
-        if self._in_task:
-            from airflow.sdk import Variable
-        else:
-            from airflow.models import Variable
-        Variable.set(
-            self.key(slot),
-            json.dumps(ticket.to_stored()),
-            description=f"Kibo auth ticket of Connection {self.conn_id}, kept by airflow-provider-kibo",
-        )
+        variable = self._variable()
+        description = f"Kibo auth ticket of Connection {self.conn_id}, kept by airflow-provider-kibo"
+        variable.set(self.key(slot), json.dumps(ticket.to_stored()), description=description)
+        description = f"When the Kibo auth ticket in {self.key(slot)} expires, and whose it is (no secret)"
+        variable.set(self.record_key(slot), json.dumps(ticket.record().to_stored()), description=description)
 
     def delete(self, slot: str) -> None:
+        variable = self._variable()
+        variable.delete(self.record_key(slot))
+        variable.delete(self.key(slot))
+
+    def _get(self, key: str) -> Any:
+        if self._in_task:
+            return self._variable().get(key, default=None)
+        return self._variable().get(key, None)  # the default: `default_var` in core, `default` in the SDK
+
+    def _variable(self) -> Any:
+        """Airflow's ``Variable``: the Task SDK's inside a task, the metadata DB's outside one."""
         if self._in_task:
             from airflow.sdk import Variable
         else:
             from airflow.models import Variable
-        Variable.delete(self.key(slot))
+        return Variable
 
 
 class MemoryTicketStore:
@@ -126,6 +166,9 @@ class MemoryTicketStore:
     def delete(self, slot: str) -> None:
         with self._guard:
             self._tickets.pop(slot, None)
+
+    def read_record(self, slot: str) -> TicketRecord | None:
+        return record_of(self.read(slot))
 
     def delete_issued_by(self, base_url: str) -> int:
         """
@@ -194,12 +237,14 @@ def delete_tickets_issued_by(base_url: str) -> int:
     if _metadata_db_reachable():
         from airflow.models import Variable
         from airflow.utils.session import create_session
-        from sqlalchemy import select
+        from sqlalchemy import delete, select
 
         with create_session() as session:
             for variable in session.scalars(select(Variable).where(Variable.key.startswith(f"{VARIABLE_PREFIX}__"))):
                 ticket = decode_ticket(variable.val, f"Variable {variable.key}")
                 if ticket is not None and ticket.issued_to is not None and ticket.issued_to.base_url == host:
+                    record_key = RECORD_PREFIX + variable.key.removeprefix(VARIABLE_PREFIX)
+                    session.execute(delete(Variable).where(Variable.key == record_key))
                     session.delete(variable)
                     removed += 1
     return removed

@@ -146,6 +146,10 @@ class KiboAuthTicket:
             "issued_to": str(self.issued_to) if self.issued_to else None,
         }
 
+    def record(self) -> TicketRecord:
+        """What may be known of this ticket without its secrets: see :class:`TicketRecord`."""
+        return TicketRecord(self.issued_to, self.scope_id, self.access_token_expires_at, self.summary())
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.SCOPE}_id={self.scope_id}, {self.SCOPE}_name={self.scope_name!r}, "
@@ -239,6 +243,52 @@ def _required_time(document: dict[str, Any], key: str) -> datetime:
     utc = parsed.astimezone(UTC)
     # A plain datetime: pendulum's arithmetic is several times slower, and expiry checks are hot.
     return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class TicketRecord:
+    """
+    A stored ticket without its secrets: whom it was issued to, its scope and expiry, its summary.
+
+    Stores may keep it beside the ticket where reading it is cheaper than reading the ticket (a
+    Variable whose name Airflow does not take for a secret), for checks that need no token.
+    """
+
+    issued_to: KiboIdentity | None
+    scope_id: int
+    access_token_expires_at: datetime
+    summary: dict[str, Any]
+
+    def to_stored(self) -> dict[str, Any]:
+        """Return the record as stores keep it."""
+        return {
+            ISSUED_TO_KEY: self.issued_to.to_json() if self.issued_to else None,
+            "scopeId": self.scope_id,
+            "accessTokenExpiration": self.access_token_expires_at.isoformat(),
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_stored(cls, document: Any) -> TicketRecord:
+        """
+        Parse a stored record.
+
+        :param document: the decoded stored JSON
+        :raises TicketFormatError: naming the first missing or malformed field
+        """
+        if not isinstance(document, dict):
+            raise TicketFormatError("the record is not a JSON object")
+        scope_id, summary = document.get("scopeId"), document.get("summary")
+        if not isinstance(scope_id, int) or isinstance(scope_id, bool):
+            raise TicketFormatError("scopeId is missing or not a number")
+        if not isinstance(summary, dict):
+            raise TicketFormatError("summary is missing or not an object")
+        return cls(
+            KiboIdentity.from_json(document.get(ISSUED_TO_KEY)),
+            scope_id,
+            _required_time(document, "accessTokenExpiration"),
+            summary,
+        )
 
 
 def ticket_from_stored(document: Any) -> KiboAuthTicket:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
     from airflow_provider_kibo.hooks.tenant import KiboTenantHook
-    from airflow_provider_kibo.ticket import KiboAuthTicket
+    from airflow_provider_kibo.ticket import TicketRecord
 
 
 def ticket_hook(
@@ -32,28 +32,28 @@ def ticket_hook(
 
 def check_ticket(
     hook: KiboDeveloperHook | KiboTenantHook, min_valid_for: timedelta, check_access: bool
-) -> KiboAuthTicket | None:
+) -> dict[str, Any] | None:
     """
-    One check of the sensor and its trigger: the ticket when the condition holds, else ``None``.
+    One check of the sensor and its trigger: the ticket's summary when the condition holds, else ``None``.
 
     :param hook: the hook of the Connection and the account (or tenant) to check
     :param min_valid_for: how long the ticket must stay valid at least
     :param check_access: ask Kibo for a ticket (succeeds once the user may use the account) rather
-        than reading the store only
+        than reading the store only; the store-only check reads the ticket's record, no secret
     """
     from airflow_provider_kibo.errors import KiboNoAccessError
 
-    ticket: KiboAuthTicket | None
+    record: TicketRecord | None
     if check_access:
         try:
-            ticket = hook.get_ticket(min_valid_for=min_valid_for)
+            record = hook.get_ticket(min_valid_for=min_valid_for).record()
         except KiboNoAccessError:
             return None
     else:
-        ticket = hook.stored_ticket()
-    if ticket is None or ticket.access_valid_for(hook.now()) < min_valid_for:
+        record = hook.stored_ticket_record()
+    if record is None or record.access_token_expires_at - hook.now() < min_valid_for:
         return None
-    return ticket
+    return record.summary
 
 
 def describe_condition(scope: str, min_valid_for: timedelta, check_access: bool) -> str:

@@ -12,6 +12,7 @@ from airflow.sdk.log import mask_secret
 from airflow_provider_kibo import masking
 from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
 from airflow_provider_kibo.stores import VariableTicketStore
+from airflow_provider_kibo.ticket_check import check_ticket
 
 
 @pytest.fixture
@@ -87,3 +88,21 @@ def test_a_reset_masker_gets_the_tokens_of_a_known_ticket_back(make_hook, masker
     masking.mask_ticket(ticket, hook.now())
 
     assert redact(" ".join(ticket.secrets)) == "*** *** ***"
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_store_only_check_after_each_rotation_adds_no_mask(conn_id):
+    """What a sensor waiting in the triggerer does for weeks: it reads each new ticket's record, which
+    holds no secret, so no masker of its process (nor the Airflow process serving it) grows."""
+    writer, waiter = KiboDeveloperHook(conn_id), KiboDeveloperHook(conn_id)
+    maskers = masking._AirflowMaskers.loaded()
+    added = []
+    for _ in range(3):
+        ticket = writer.refresh_ticket()
+        before = [set(m.patterns) for m in maskers]
+
+        summary = check_ticket(waiter, timedelta(minutes=5), check_access=False)
+
+        assert summary == ticket.summary()
+        added.append(sum(len(m.patterns - b) for m, b in zip(maskers, before, strict=True)))
+    assert added == [0, 0, 0]

@@ -56,6 +56,35 @@ def test_outside_a_task_the_store_is_the_metadata_db(airflow_db, ticket):
     assert store.read("1002") is None
 
 
+def test_each_ticket_variable_has_a_record_beside_it_that_holds_no_secret(airflow_db, ticket):
+    from airflow.models import Variable
+    from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
+
+    store = VariableTicketStore("kibo_store_test", in_task=False)
+
+    store.write("1002", ticket)
+
+    record_key = "kibo_developer_ticket_record__kibo_store_test__1002"
+    assert store.record_key("1002") == record_key
+    assert not should_hide_value_for_key(record_key), "Airflow does not mask the record, nor need to"
+    raw = Variable.get(record_key)
+    assert not [secret for secret in ticket.secrets if secret in raw]
+    assert store.read_record("1002") == ticket.record()
+    assert store.read_record("1002").summary == ticket.summary()
+    store.delete("1002")
+    assert Variable.get(record_key, None) is None
+    assert store.read_record("1002") is None
+
+
+def test_a_ticket_stored_without_its_record_is_read_whole(airflow_db, ticket):
+    from airflow.models import Variable
+
+    store = VariableTicketStore("kibo_store_test", in_task=False)
+    Variable.set(store.key("1002"), json.dumps(ticket.to_stored()))
+
+    assert store.read_record("1002") == ticket.record()
+
+
 def test_unreadable_stored_ticket_counts_as_absent(airflow_db, caplog):
     from airflow.models import Variable
 

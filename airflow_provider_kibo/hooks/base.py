@@ -27,7 +27,7 @@ from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR, ticket_lock
 from airflow_provider_kibo.masking import mask_secrets, mask_ticket
 from airflow_provider_kibo.session import KiboBearerAuth, KiboSession
 from airflow_provider_kibo.stores import TicketStore, variable_or_memory_store
-from airflow_provider_kibo.ticket import KiboAuthTicket, TicketFormatError
+from airflow_provider_kibo.ticket import KiboAuthTicket, TicketFormatError, TicketRecord
 from airflow_provider_kibo.transport import DEFAULT_RETRY_POLICY, KiboTransport, RetryPolicy
 
 if TYPE_CHECKING:
@@ -377,6 +377,19 @@ class KiboTicketHook(BaseHook, Generic[T]):
             if t is not None and t.scope_id == scope
         ]
         return max(found, key=lambda t: t.access_token_expires_at, default=None)
+
+    def _stored_record(self, scope: int) -> TicketRecord | None:
+        """The record of the longest-lasting ticket for the scope, stored (read without its secrets
+        where the store can) or seeded; one issued to another identity counts as absent."""
+        stored = self.store.read_record(self.kind.slot(scope))
+        if stored is not None and stored.issued_to != self.identity:
+            stored = None
+        found = [r for r in (stored, self._seed_record) if r is not None and r.scope_id == scope]
+        return max(found, key=lambda r: r.access_token_expires_at, default=None)
+
+    @functools.cached_property
+    def _seed_record(self) -> TicketRecord | None:
+        return self._seed_ticket.record() if self._seed_ticket is not None else None
 
     def _read(self, slot: str) -> T | None:
         """The ticket in a slot when it was issued to the Connection's identity; any other counts as absent."""

@@ -24,7 +24,7 @@ from airflow_provider_kibo.hooks.base import (
 from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR
 from airflow_provider_kibo.session import KiboSession
 from airflow_provider_kibo.stores import TicketStore
-from airflow_provider_kibo.ticket import KiboTicket
+from airflow_provider_kibo.ticket import KiboTicket, TicketRecord
 from airflow_provider_kibo.transport import DEFAULT_RETRY_POLICY, RetryPolicy
 
 __all__ = ["ADVISORY_REFRESH_HEADSTART", "AUTH_TICKETS_ENDPOINT", "MAX_REFRESH_ATTEMPTS", "KiboDeveloperHook"]
@@ -167,6 +167,16 @@ class KiboDeveloperHook(KiboTicketHook[KiboTicket]):
         :param developer_account_id: the account; defaults to the hook's, else the Connection's
         """
         return self._freshest_stored(self.account_id(developer_account_id))
+
+    def stored_ticket_record(self, developer_account_id: int | str | None = None) -> TicketRecord | None:
+        """
+        What :meth:`stored_ticket` would return, without its secrets: read from the ticket's record
+        where the store keeps one, so that a long-lived process (a sensor waiting in the triggerer)
+        adds no mask to Airflow's secrets masker for each new ticket.
+
+        :param developer_account_id: the account; defaults to the hook's, else the Connection's
+        """
+        return self._stored_record(self.account_id(developer_account_id))
 
     def refresh_ticket(self, developer_account_id: int | str | None = None) -> KiboTicket:
         """

@@ -17,7 +17,7 @@ from airflow_provider_kibo.hooks.base import DEFAULT_PAGE_SIZE, KiboTicketHook, 
 from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR
 from airflow_provider_kibo.session import KiboSession
 from airflow_provider_kibo.stores import TicketStore
-from airflow_provider_kibo.ticket import KiboTenantTicket
+from airflow_provider_kibo.ticket import KiboTenantTicket, TicketRecord
 from airflow_provider_kibo.transport import DEFAULT_RETRY_POLICY, RetryPolicy
 
 TENANT_TICKETS = TicketKind(
@@ -121,6 +121,11 @@ class KiboTenantHook(KiboTicketHook[KiboTenantTicket]):
     def stored_ticket(self) -> KiboTenantTicket | None:
         """The longest-lasting ticket stored for the tenant, without calling Kibo."""
         return self._freshest_stored(self.tenant_id)
+
+    def stored_ticket_record(self) -> TicketRecord | None:
+        """What :meth:`stored_ticket` would return, without its secrets (see
+        :meth:`KiboDeveloperHook.stored_ticket_record <.developer.KiboDeveloperHook.stored_ticket_record>`)."""
+        return self._stored_record(self.tenant_id)
 
     def refresh_ticket(self) -> KiboTenantTicket:
         """Get a new ticket for the tenant now (``PUT`` with the freshest refresh token) and store it; this

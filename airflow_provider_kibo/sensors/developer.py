@@ -82,8 +82,8 @@ class KiboTicketSensor(BaseSensorOperator):
         return ticket_hook(self.kibo_conn_id, self.developer_account_id, self.tenant_id)
 
     def poke(self, context: Context) -> PokeReturnValue:
-        ticket = check_ticket(self.hook, self.min_valid_for, self.check_access)
-        return PokeReturnValue(is_done=ticket is not None, xcom_value=ticket.summary() if ticket else None)
+        summary = check_ticket(self.hook, self.min_valid_for, self.check_access)
+        return PokeReturnValue(is_done=summary is not None, xcom_value=summary)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

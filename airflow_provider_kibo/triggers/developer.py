@@ -73,12 +73,12 @@ class KiboTicketTrigger(BaseTrigger):
         deadline = datetime.fromisoformat(self.deadline) if self.deadline else None
         while True:
             try:
-                ticket = await sync_to_async(check_ticket)(hook, min_valid_for, self.check_access)
+                summary = await sync_to_async(check_ticket)(hook, min_valid_for, self.check_access)
             except KiboError as err:
                 yield TriggerEvent({"status": "error", "message": str(err)})
                 return
-            if ticket is not None:
-                yield TriggerEvent({"status": "success", "summary": ticket.summary()})
+            if summary is not None:
+                yield TriggerEvent({"status": "success", "summary": summary})
                 return
             condition = describe_condition(hook.scope_description(), min_valid_for, self.check_access)
             wait = self.poll_interval

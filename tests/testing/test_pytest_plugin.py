@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from airflow_provider_kibo.identity import KiboIdentity
-from airflow_provider_kibo.stores import VARIABLE_PREFIX, VariableTicketStore
+from airflow_provider_kibo.stores import RECORD_PREFIX, VARIABLE_PREFIX, VariableTicketStore
 from airflow_provider_kibo.testing import KiboEmulator
 from airflow_provider_kibo.ticket import KiboTicket
 from tests.support import EMAIL, PASSWORD
@@ -46,10 +46,12 @@ def test_second(kibo_emulator, monkeypatch):
 def ticket_variables() -> dict[str, str]:
     from airflow.models import Variable
     from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
     with create_session() as session:
-        found = session.scalars(select(Variable).where(Variable.key.startswith(f"{VARIABLE_PREFIX}__kibo_plugin__")))
+        found = session.scalars(select(Variable).where(or_(*(
+            Variable.key.startswith(f"{prefix}__kibo_plugin__") for prefix in (VARIABLE_PREFIX, RECORD_PREFIX)
+        ))))
         return {v.key: v.val for v in found}
 
 
