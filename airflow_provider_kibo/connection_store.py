@@ -36,7 +36,7 @@ AIRFLOW_API_RETRIES = RetryPolicy(
 )
 """Retries of one request to the Airflow API server."""
 LEASE_PREFIX = "kibo_connection_lease"
-"""Variables ``<prefix>__<conn_id>`` exist while one process writes that Connection's tickets."""
+"""Connections ``<prefix>__<conn_id>`` exist while one process writes that Connection's tickets."""
 LEASE_DURATION = timedelta(seconds=30)
 """How long a lease holds when its holder does not remove it (a process that died while writing)."""
 LEASE_WAIT = timedelta(seconds=60)
@@ -48,7 +48,7 @@ class AirflowApiClient:
     A minimal client of Airflow's public REST API that logs in with a username and password.
 
     :param base_url: the API server's URL, e.g. ``https://airflow.example.com``
-    :param username: an Airflow user allowed to edit Connections and Variables
+    :param username: an Airflow user allowed to create, edit and delete Connections
     :param password: that user's password
     :param timeout: seconds for each request
     """
@@ -142,21 +142,22 @@ class AirflowApiClient:
 
 class ConnectionLease:
     """
-    One writer at a time for a Connection, across every machine: a Variable that Airflow's REST API
-    refuses to create while it exists (``409``). The holder removes it when done; a lease left by a
+    One writer at a time for a Connection, across every machine: a Connection that Airflow's REST API
+    refuses to create while it exists (``409`` from the database's unique key; a Variable would not
+    do, as the API creates one by an upsert). The holder removes it when done; a lease left by a
     process that died expires after :data:`LEASE_DURATION` and the next writer removes it. (Two
     writers removing the same expired lease at the same moment can both go on, once: without
     compare-and-swap in Airflow's API that window cannot be closed, only kept to milliseconds.)
 
     :param conn_id: the Connection whose writes the lease serializes
-    :param api: a client of the Airflow API server, allowed to create and delete Variables
+    :param api: a client of the Airflow API server, allowed to create and delete Connections
     """
 
     def __init__(self, conn_id: str, api: AirflowApiClient) -> None:
         self.key = f"{LEASE_PREFIX}__{conn_id}"
         self._conn_id = conn_id
         self._api = api
-        self._path = f"/api/v2/variables/{quote(self.key, safe='')}"
+        self._path = f"/api/v2/connections/{quote(self.key, safe='')}"
         self._holder = f"{socket.gethostname()} pid {os.getpid()}"
 
     @contextmanager
@@ -171,23 +172,25 @@ class ConnectionLease:
                 self._api.request("DELETE", self._path)
 
     def _take(self) -> str:
-        """Create the lease Variable, waiting while another holds it; return this holding's nonce."""
+        """Create the lease Connection, waiting while another holds it; return this holding's nonce."""
         nonce = uuid.uuid4().hex
         deadline = time.monotonic() + LEASE_WAIT.total_seconds()
         pause = 0.05
         while True:
             until = (datetime.now(UTC) + LEASE_DURATION).isoformat()
-            value = json.dumps({"holder": self._holder, "until": until, "nonce": nonce})
-            description = f"Held while Kibo tickets are written to Connection {self._conn_id}"
-            response = self._api.request(
-                "POST", "/api/v2/variables", json={"key": self.key, "value": value, "description": description}
-            )
+            lease = {
+                "connection_id": self.key,
+                "conn_type": "generic",
+                "description": f"Held while Kibo tickets are written to Connection {self._conn_id}",
+                "extra": json.dumps({"holder": self._holder, "until": until, "nonce": nonce}),
+            }
+            response = self._api.request("POST", "/api/v2/connections", json=lease)
             if response.ok:
                 return nonce
             if response.status_code != 409:
                 raise KiboTicketStoreError(
                     f"Taking the lease {self.key} through the Airflow API at {self._api.base_url} failed with "
-                    f"status {response.status_code}; its user must be allowed to create and delete Variables"
+                    f"status {response.status_code}; its user must be allowed to create and delete Connections"
                 )
             current = self._current()
             if current is not None and current.get("nonce") == nonce:
@@ -208,7 +211,7 @@ class ConnectionLease:
         if not response.ok:
             return None
         try:
-            current = json.loads(response.json()["value"])
+            current = json.loads(response.json()["extra"])
         except (ValueError, KeyError, TypeError):
             return {}
         return current if isinstance(current, dict) else {}

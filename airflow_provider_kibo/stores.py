@@ -25,9 +25,9 @@ VARIABLE_PREFIX = "kibo_developer_token"
 RECORD_PREFIX = "kibo_developer_ticket_record"
 """Beside each ticket Variable, one named ``<prefix>__<conn_id>__<slot>`` holds its
 :class:`~airflow_provider_kibo.ticket.TicketRecord`, which has no secret. Airflow does not take that
-name for a secret, so reading it adds nothing to any process's secrets masker, while every new
-ticket read from a ticket Variable adds a mask for the life of the reading process and of the
-Airflow processes that served it (the triggerer's supervisor, the API server)."""
+name for a secret, so reading it adds nothing to any process's secrets masker, while Airflow masks
+the value of every ticket Variable it serves for the life of the serving process (a task's or the
+triggerer's supervisor, the API server)."""
 
 
 class TicketStore(Protocol):

@@ -75,7 +75,7 @@ def write_back_connection(airflow, kibo_connection) -> str:
 def test_a_lease_left_by_a_writer_that_died_is_removed_by_the_next_writer(airflow, write_back_connection):
     lease = f"kibo_connection_lease__{write_back_connection}"
     left_behind = {"holder": "worker-9 pid 4242", "until": "2026-01-01T00:00:00+00:00", "nonce": "0"}
-    assert airflow.api("POST", "/api/v2/variables", json={"key": lease, "value": json.dumps(left_behind)}).ok
+    airflow.create_connection(lease, "generic", extra=left_behind)
     airflow.wait_for_dag(DAG_ID)
 
     run_id = airflow.trigger(DAG_ID, conf={"conn_id": write_back_connection})
@@ -84,7 +84,7 @@ def test_a_lease_left_by_a_writer_that_died_is_removed_by_the_next_writer(airflo
     assert airflow.task_log(DAG_ID, run_id, "first").count(
         f"Removing the lease {lease} that worker-9 pid 4242 left behind"
     ) == 1
-    assert airflow.variable(lease) is None, "the writer removed its own lease too"
+    assert airflow.api("GET", f"/api/v2/connections/{lease}").status_code == 404, "the writer removed its own lease"
 
 
 def test_tasks_writing_different_slots_of_the_connection_at_once_lose_none(airflow, write_back_connection, tmp_path):
@@ -104,7 +104,7 @@ def test_tasks_writing_different_slots_of_the_connection_at_once_lose_none(airfl
     assert {k: str(v) for k, v in extra.items() if k != "tickets"} == {
         "developer_account_id": "1001", "airflow_api_conn_id": "airflow_api", "request_timeout_seconds": "45",
     }
-    assert airflow.variable(f"kibo_connection_lease__{conn_id}") is None
+    assert airflow.api("GET", f"/api/v2/connections/kibo_connection_lease__{conn_id}").status_code == 404
 
 
 def test_no_token_or_password_reaches_task_logs_xcom_or_the_api(airflow, emulator, run_dag):
