@@ -13,7 +13,7 @@ sleeps), and the rotation tasks' refresh plus log line, each by tenth of the run
 tenth's ratio to the first.
 
 Run: ``python3 scripts/dev.py bench triggerer_long_lived.py [REFRESHES [BATCH]]`` (about 2 min for
-100, 15 min for 1000)
+100; 1000 did not finish within 40 min on a 2-core machine, see ``benchmarks/README.md``)
 """
 
 from __future__ import annotations
