@@ -245,7 +245,7 @@ class ConnectionTicketStore:
         self._lease = ConnectionLease(conn_id, api)
         self.description = f"extra.{TICKETS_EXTRA_KEY} of Connection {conn_id} (via {api.base_url})"
 
-    def read(self, slot: str) -> KiboAuthTicket | None:
+    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
         tickets = self._tickets(self._extra()[1])
         return decode_ticket(tickets.get(slot), f"Connection {self.conn_id} extra.{TICKETS_EXTRA_KEY}.{slot}")
 
@@ -317,8 +317,8 @@ class WriteBackStore:
         self._identity = identity
         self.description = f"{connection.description}, else {variables.description}"
 
-    def read(self, slot: str) -> KiboAuthTicket | None:
-        found = [t for t in (self._connection.read(slot), self._variables.read(slot)) if t is not None]
+    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
+        found = [t for t in (self._connection.read(slot, held), self._variables.read(slot, held)) if t is not None]
         return max(found, key=lambda t: (t.issued_to == self._identity, t.access_token_expires_at), default=None)
 
     def read_record(self, slot: str) -> TicketRecord | None:

@@ -35,8 +35,9 @@ class TicketStore(Protocol):
 
     description: str
 
-    def read(self, slot: str) -> KiboAuthTicket | None:
-        """The ticket in ``slot``, or ``None``."""
+    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
+        """The ticket in ``slot``, or ``None``; ``held`` itself where the store can tell, without
+        reading a secret, that the slot still holds that ticket."""
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         """Put ``ticket`` in ``slot``."""
@@ -96,6 +97,9 @@ class VariableTicketStore:
     record in ``kibo_developer_ticket_record__<conn_id>__<slot>`` (see :data:`RECORD_PREFIX`).
 
     A ticket is written before its record and deleted after it, so a record always has its ticket.
+    A caller that already holds the ticket a record names gets it back without a read of the ticket
+    Variable, so a process that renews its own ticket again and again makes no Airflow process learn
+    a new secret beyond the tokens it masks itself.
 
     :param conn_id: the Kibo Connection
     :param in_task: use the Task SDK (inside a task) rather than the metadata DB (outside one)
@@ -114,7 +118,11 @@ class VariableTicketStore:
         """The Variable name of a slot's record."""
         return f"{RECORD_PREFIX}__{self.conn_id}__{slot}"
 
-    def read(self, slot: str) -> KiboAuthTicket | None:
+    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
+        if held is not None:
+            record = decode_record(self._get(self.record_key(slot)), f"Variable {self.record_key(slot)}")
+            if record is not None and record.fingerprint == held.fingerprint:
+                return held
         return decode_ticket(self._get(self.key(slot)), f"Variable {self.key(slot)}")
 
     def read_record(self, slot: str) -> TicketRecord | None:
@@ -155,7 +163,7 @@ class MemoryTicketStore:
         self._tickets: dict[str, KiboAuthTicket] = {}
         self._guard = threading.Lock()
 
-    def read(self, slot: str) -> KiboAuthTicket | None:
+    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
         with self._guard:
             return self._tickets.get(slot)
 

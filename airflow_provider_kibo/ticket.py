@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -146,9 +147,16 @@ class KiboAuthTicket:
             "issued_to": str(self.issued_to) if self.issued_to else None,
         }
 
+    @property
+    def fingerprint(self) -> str:
+        """Tells this ticket from any other without revealing it: 16 hex digits of a SHA-256 of its tokens."""
+        return hashlib.sha256(f"{self.access_token}\n{self.refresh_token}".encode()).hexdigest()[:16]
+
     def record(self) -> TicketRecord:
         """What may be known of this ticket without its secrets: see :class:`TicketRecord`."""
-        return TicketRecord(self.issued_to, self.scope_id, self.access_token_expires_at, self.summary())
+        return TicketRecord(
+            self.issued_to, self.scope_id, self.access_token_expires_at, self.summary(), self.fingerprint
+        )
 
     def __repr__(self) -> str:
         return (
@@ -248,7 +256,9 @@ def _required_time(document: dict[str, Any], key: str) -> datetime:
 @dataclasses.dataclass(frozen=True)
 class TicketRecord:
     """
-    A stored ticket without its secrets: whom it was issued to, its scope and expiry, its summary.
+    A stored ticket without its secrets: whom it was issued to, its scope and expiry, its summary,
+    and its :attr:`~KiboAuthTicket.fingerprint` (``None`` in a record without one, which then names
+    no ticket).
 
     Stores may keep it beside the ticket where reading it is cheaper than reading the ticket (a
     Variable whose name Airflow does not take for a secret), for checks that need no token.
@@ -258,6 +268,7 @@ class TicketRecord:
     scope_id: int
     access_token_expires_at: datetime
     summary: dict[str, Any]
+    fingerprint: str | None = None
 
     def to_stored(self) -> dict[str, Any]:
         """Return the record as stores keep it."""
@@ -266,6 +277,7 @@ class TicketRecord:
             "scopeId": self.scope_id,
             "accessTokenExpiration": self.access_token_expires_at.isoformat(),
             "summary": self.summary,
+            "fingerprint": self.fingerprint,
         }
 
     @classmethod
@@ -288,6 +300,7 @@ class TicketRecord:
             scope_id,
             _required_time(document, "accessTokenExpiration"),
             summary,
+            fingerprint if isinstance(fingerprint := document.get("fingerprint"), str) else None,
         )
 
 

@@ -18,7 +18,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["calls_per_workload.py", "parse_cost.py", "hook_overhead.py", "contention.py", "tenant_calls.py"]
+BENCHMARKS = [
+    "calls_per_workload.py",
+    "parse_cost.py",
+    "hook_overhead.py",
+    "contention.py",
+    "tenant_calls.py",
+    "api_server_masks.py",
+]
 TIME_LIMIT = 300.0
 """Seconds one benchmark may run before it and every process it started are stopped."""
 

@@ -12,8 +12,8 @@ time the triggers' polls took (the gap between two of a trigger's log lines, les
 sleeps), and the rotation tasks' refresh plus log line, each by tenth of the run, with the last
 tenth's ratio to the first.
 
-Run: ``python3 scripts/dev.py bench triggerer_long_lived.py [REFRESHES [BATCH]]`` (about 2 min for
-100; 1000 did not finish within 40 min on a 2-core machine, see ``benchmarks/README.md``)
+Run: ``python3 scripts/dev.py bench triggerer_long_lived.py [REFRESHES [BATCH]]`` (about 3 min for
+100, 7 min for 1000 in batches of 100, on a 2-core machine)
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ import _support
 WAITERS = 20
 REFRESHES = 100
 BATCH = 100
-"""Refreshes per rotation task: a task's supervisor keeps every ticket it served masked, so one
-task that rotates a thousand times slows down by itself; the rotation DAG rotates once per run."""
+"""Refreshes per rotation task: a task's supervisor keeps every token it is told to mask, three per
+new ticket, so one task that rotates a thousand times slows down by itself; the rotation DAG
+rotates each ticket once per run."""
 ACCESS_TOKEN_SECONDS = 20
 ROTATION_PAUSE = 0.1
 """Seconds the rotation task waits between refreshes."""

@@ -29,8 +29,8 @@ print("STORES", type(first).__name__, type(second).__name__, variable_or_memory_
 """
 
 
-@pytest.fixture
-def ticket(kibo_emulator) -> KiboTicket:
+def log_in(kibo_emulator) -> KiboTicket:
+    """A new ticket for account 1002, straight from the emulator."""
     document = requests.post(
         f"{kibo_emulator.base_url}/api/platform/developer/authtickets",
         params={"developerAccountId": 1002},
@@ -38,6 +38,11 @@ def ticket(kibo_emulator) -> KiboTicket:
         timeout=5,
     ).json()
     return KiboTicket.from_api(document)
+
+
+@pytest.fixture
+def ticket(kibo_emulator) -> KiboTicket:
+    return log_in(kibo_emulator)
 
 
 def test_outside_a_task_the_store_is_the_metadata_db(airflow_db, ticket):
@@ -113,3 +118,45 @@ def test_memory_store_keeps_slots_apart(ticket):
 
     assert store.read("1002") == ticket
     assert store.read("1001") is None
+
+
+@pytest.fixture
+def core_masker():
+    """airflow-core's secrets masker, which a read of a Variable from the metadata DB feeds; emptied."""
+    from airflow._shared.secrets_masker import _secrets_masker
+
+    _secrets_masker().reset_masker()
+    yield _secrets_masker()
+    _secrets_masker().reset_masker()
+
+
+def test_a_held_ticket_comes_back_unread_while_its_record_names_it(airflow_db, ticket, core_masker):
+    store = VariableTicketStore("kibo_store_test", in_task=False)
+    store.write("1002", ticket)
+
+    assert store.read("1002", ticket) is ticket
+    assert not core_masker.patterns, "the ticket Variable was not read, so Airflow masked nothing"
+    assert store.read("1002") == ticket
+    assert core_masker.patterns, "reading the ticket Variable makes Airflow mask its value"
+
+
+def test_a_held_ticket_another_process_replaced_is_read_whole(airflow_db, ticket, kibo_emulator):
+    store = VariableTicketStore("kibo_store_test", in_task=False)
+    store.write("1002", ticket)
+    newer = log_in(kibo_emulator)
+    store.write("1002", newer)
+
+    assert store.read("1002", ticket) == newer
+
+
+def test_a_held_ticket_is_read_whole_when_its_record_has_no_fingerprint(airflow_db, ticket):
+    from airflow.models import Variable
+
+    store = VariableTicketStore("kibo_store_test", in_task=False)
+    store.write("1002", ticket)
+    earlier_record = {k: v for k, v in ticket.record().to_stored().items() if k != "fingerprint"}
+    Variable.set(store.record_key("1002"), json.dumps(earlier_record))
+
+    found = store.read("1002", ticket)
+
+    assert found == ticket and found is not ticket

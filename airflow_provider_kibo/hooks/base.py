@@ -127,6 +127,8 @@ class KiboTicketHook(BaseHook, Generic[T]):
         self._sleep = sleep
         self._store_override = store
         self._tickets: dict[int, T] = {}
+        self._held: dict[str, T] = {}
+        """The ticket this hook last read or stored in each slot, which the store may hand back unread."""
         self._saw_other_identity = False
         self._warned_unbound = False
         self.tickets_obtained = 0
@@ -342,6 +344,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
                     err.error_code or err.status_code,
                 )
             refused.add(token)
+            self._held.clear()  # the store has most likely moved on: read it whole from now on
             if source is not None:
                 expiry = source.access_token_expires_at
                 newest_refused = expiry if newest_refused is None else max(newest_refused, expiry)
@@ -408,10 +411,11 @@ class KiboTicketHook(BaseHook, Generic[T]):
         return None
 
     def _read_any(self, slot: str) -> T | None:
-        ticket = self.store.read(slot)
+        ticket = self.store.read(slot, self._held.pop(slot, None))
         if not isinstance(ticket, self.kind.ticket_class):
             return None
         mask_ticket(ticket, self.now())
+        self._held[slot] = ticket
         return ticket
 
     def _refresh_with(self, scope: int, refresh_token: str) -> T:
@@ -515,6 +519,7 @@ class KiboTicketHook(BaseHook, Generic[T]):
             self._retire(stale, keep=set(), seeds=False)
         for slot in (self.kind.slot(scope), self.kind.latest_slot):
             self.store.write(slot, ticket)
+            self._held[slot] = ticket
         self.tickets_obtained += 1
         return self._remember(scope, ticket)
 
