@@ -296,6 +296,16 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def secrets_shown(secrets: Iterable[str], seen: Mapping[str, str]) -> dict[str, list[str]]:
+    """
+    For each place, the secrets its text shows, each by its first six characters only.
+
+    :param secrets: every secret that must not show
+    :param seen: each place's text, e.g. from :meth:`AirflowDeployment.shown_by_the_api`
+    """
+    return {where: [s[:6] for s in secrets if s in text] for where, text in seen.items()}
+
+
 def _q(value: str) -> str:
     """Quote a path segment (dag ids, run ids contain ':' and '+')."""
     return quote(str(value), safe="")
@@ -852,6 +862,17 @@ class AirflowDeployment:
             if path.exists():
                 chunks.append(f"----- last {lines} lines of {name} ({path}) -----\n{_tail(path, lines)}")
         return "\n".join(chunks)
+
+    def shown_by_the_api(self) -> dict[str, str]:
+        """What the REST API, and so the UI, shows of Variables, Connections and XCom, as JSON text;
+        for leak scans with :func:`secrets_shown`."""
+        return {
+            "variables": json.dumps(self.api("GET", "/api/v2/variables", params={"limit": 1000}).json()),
+            "connections": json.dumps(self.api("GET", "/api/v2/connections", params={"limit": 1000}).json()),
+            "xcom": json.dumps(
+                self.api("GET", "/api/v2/dags/~/dagRuns/~/taskInstances/~/xcomEntries", params={"limit": 1000}).json()
+            ),
+        }
 
     def all_log_text(self) -> str:
         """Every component log plus every file under ``AIRFLOW_HOME/logs`` (task, dag-processor logs).
