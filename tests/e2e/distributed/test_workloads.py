@@ -111,6 +111,15 @@ def machines(airflow: AirflowDeployment, dag_id: str, run_id: str, task_id: str)
     return {ti["hostname"] for ti in airflow.task_instances(dag_id, run_id) if ti["task_id"] == task_id}
 
 
+def machines_per_item(airflow: AirflowDeployment, dag_id: str, run_id: str, group_id: str) -> dict[int, set[str]]:
+    """The machines the tasks of each item (map index) of a mapped task group ran on."""
+    items: dict[int, set[str]] = {}
+    for ti in airflow.task_instances(dag_id, run_id):
+        if ti["task_id"].startswith(f"{group_id}."):
+            items.setdefault(ti["map_index"], set()).add(ti["hostname"])
+    return items
+
+
 def ticket_document(value: Any) -> dict[str, Any] | None:
     """The Kibo ticket JSON inside a stored value, wherever the store nests it."""
     if isinstance(value, dict):
@@ -191,6 +200,9 @@ def test_per_tenant_pipeline_over_20_accounts_on_three_workers(
     for run_id in done["runs"]:
         assert failed_tasks(airflow, PIPELINE, run_id) == {}
     assert machines(airflow, PIPELINE, done["runs"][1], "tenant.switch") == set(WORKERS.names)
+    per_account = machines_per_item(airflow, PIPELINE, done["runs"][1], "tenant")
+    assert len(per_account) == len(accounts)
+    assert all(m == set(WORKERS.names) for m in per_account.values()), "switch, wait, fetch: three machines"
     summary = airflow.xcom_value(PIPELINE, done["runs"][1], "summarise")
     assert summary["failed"] == []
     assert {a["account_id"]: a["applications"] for a in summary["accounts"]} == {a.id: a.app_count for a in accounts}
