@@ -117,8 +117,13 @@ class CeleryWorkers:
 
     @property
     def names(self) -> list[str]:
-        """The machine names, which are also the components' names."""
-        return [f"machine-{i}" for i in range(1, self.count + 1)]
+        """The machine names, which are also the components' names and the workers' own queues."""
+        return [machine_name(i) for i in range(1, self.count + 1)]
+
+
+def machine_name(number: int) -> str:
+    """The name of Celery worker machine ``number``, counted from 1."""
+    return f"machine-{number}"
 
 
 def machine_hostname() -> str:
@@ -140,7 +145,7 @@ def spread_over_machines(task_instance: Any) -> None:
     task = getattr(task_instance, "task", None)
     if count and task is not None and task_instance.map_index >= 0:
         upstream = len(task.get_flat_relative_ids(upstream=True))
-        task_instance.queue = f"machine-{(task_instance.map_index + upstream) % count + 1}"
+        task_instance.queue = machine_name((task_instance.map_index + upstream) % count + 1)
 
 
 # --------------------------------------------------------------------------------------------------
