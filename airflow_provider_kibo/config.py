@@ -7,13 +7,14 @@ import dataclasses
 import functools
 import ipaddress
 import json
+import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_kibo.errors import KiboConfigError
-from airflow_provider_kibo.identity import KiboIdentity
-from airflow_provider_kibo.ticket import KiboTicket, TicketFormatError
+from airflow_provider_kibo.tickets.identity import KiboIdentity
+from airflow_provider_kibo.tickets.values import KiboDeveloperTicket, TicketFormatError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -64,7 +65,7 @@ class KiboConnectionConfig:
     refresh_margin: timedelta
     request_timeout: float
     verify_tls: bool | str
-    seed_ticket: KiboTicket | None
+    seed_ticket: KiboDeveloperTicket | None
     seed_refresh_token: str | None
     airflow_api_conn_id: str | None
 
@@ -158,7 +159,7 @@ def parse_extra(raw: str | None) -> dict[str, Any]:
     return extra
 
 
-def validate_account_id(value: Any, field: str, what: str = "developer account id") -> int:
+def validate_id(value: Any, field: str, what: str) -> int:
     """
     Return a Kibo id (of a developer account, a tenant, a site) as an int, accepting digit strings
     (templated values arrive as text).
@@ -210,7 +211,7 @@ def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise KiboConfigError("host", f"must be an https:// URL such as https://home.mozu.com, not {host!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise KiboConfigError(
             "host", "must use https://; plain http:// is accepted only for loopback hosts (local emulators)"
         )
@@ -221,7 +222,13 @@ def _base_url(host: str | None, port: int | None, schema: str | None) -> str:
     return url
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
+    """
+    Whether a host name is this machine: ``localhost`` or a loopback address, where plain ``http://``
+    reveals nothing to the network.
+
+    :param hostname: the host part of a URL
+    """
     if hostname == "localhost":
         return True
     try:
@@ -234,7 +241,7 @@ def _optional_account_id(extra: dict[str, Any]) -> int | None:
     value = extra.get("developer_account_id")
     if value in (None, ""):
         return None
-    return validate_account_id(value, "extra.developer_account_id")
+    return validate_id(value, "extra.developer_account_id", "developer account id")
 
 
 def _bounded_number(extra: dict[str, Any], key: str, default: float, maximum: float) -> float:
@@ -252,10 +259,17 @@ def _bounded_number(extra: dict[str, Any], key: str, default: float, maximum: fl
 
 
 def _verify_tls(extra: dict[str, Any]) -> bool | str:
+    """``true`` or ``false`` (as JSON, or as text, which a URI-form Connection or a template gives), or
+    the path of a CA bundle that exists on this machine."""
     value = extra.get("verify_tls", True)
-    if isinstance(value, bool) or (isinstance(value, str) and value):
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if isinstance(value, bool):
         return value
-    raise KiboConfigError("extra.verify_tls", "must be true, false, or the path of a CA bundle file")
+    if isinstance(value, str) and value.strip() and os.path.exists(value.strip()):
+        return value.strip()
+    shown = f"; there is no CA bundle at {value!r}" if isinstance(value, str) and value.strip() else f", not {value!r}"
+    raise KiboConfigError("extra.verify_tls", f"must be true, false, or the path of a CA bundle file{shown}")
 
 
 def _optional_str(extra: dict[str, Any], key: str) -> str | None:
@@ -267,7 +281,7 @@ def _optional_str(extra: dict[str, Any], key: str) -> str | None:
     return value
 
 
-def _seed_ticket(value: Any) -> KiboTicket | None:
+def _seed_ticket(value: Any) -> KiboDeveloperTicket | None:
     if value in (None, ""):
         return None
     if isinstance(value, str):
@@ -276,6 +290,6 @@ def _seed_ticket(value: Any) -> KiboTicket | None:
         except ValueError:
             raise KiboConfigError("extra.seed_ticket", "must be a Kibo auth ticket as JSON") from None
     try:
-        return KiboTicket.from_api(value)
+        return KiboDeveloperTicket.from_api(value)
     except TicketFormatError as err:
         raise KiboConfigError("extra.seed_ticket", f"is not a complete Kibo auth ticket: {err}") from None

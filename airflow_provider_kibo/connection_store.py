@@ -17,15 +17,16 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from airflow_provider_kibo.config import is_loopback
 from airflow_provider_kibo.errors import KiboConfigError, KiboTicketStoreError
 from airflow_provider_kibo.stores import TicketStore, decode_ticket, record_of
-from airflow_provider_kibo.ticket import KiboAuthTicket, TicketRecord
-from airflow_provider_kibo.transport import RETRYABLE_STATUSES, RetryPolicy
+from airflow_provider_kibo.tickets.values import KiboAuthTicket, TicketRecord
+from airflow_provider_kibo.transport import RetryPolicy, send_with_retries
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from airflow_provider_kibo.identity import KiboIdentity
+    from airflow_provider_kibo.tickets.identity import KiboIdentity
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +65,30 @@ class AirflowApiClient:
     def from_connection(cls, conn: Connection, *, timeout: float) -> AirflowApiClient:
         """
         A client for the API server a Connection points at: host (a URL, or a name with the scheme in
-        ``schema`` and the port in ``port``), login and password.
+        ``schema`` and the port in ``port``), login and password. The password travels to that server,
+        so plain ``http://`` is refused except on this machine (a loopback host).
 
         :param conn: the Connection named by ``extra.airflow_api_conn_id``
         :param timeout: seconds for each request
         """
+        field = "extra.airflow_api_conn_id"
         if not conn.host or not conn.login or not conn.password:
             raise KiboConfigError(
-                "extra.airflow_api_conn_id",
-                f"Connection {conn.conn_id!r} needs the Airflow API server URL as host, and a login and password",
+                field, f"Connection {conn.conn_id!r} needs the Airflow API server URL as host, and a login and password"
             )
-        url = conn.host if "://" in conn.host else f"{conn.schema or 'http'}://{conn.host}"
-        if conn.port and not urlsplit(url).port:
-            parts = urlsplit(url)
+        url = conn.host if "://" in conn.host else f"{conn.schema or 'https'}://{conn.host}"
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise KiboConfigError(
+                field, f"Connection {conn.conn_id!r} needs an https:// URL as host, not {conn.host!r}"
+            )
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise KiboConfigError(
+                field,
+                f"Connection {conn.conn_id!r} would send its password over plain http:// to {parts.hostname}: "
+                "use https:// (plain http:// is accepted only for a loopback host)",
+            )
+        if conn.port and not parts.port:
             url = f"{parts.scheme}://{parts.hostname}:{conn.port}{parts.path}"
         return cls(url, conn.login, conn.password, timeout=timeout)
 
@@ -86,32 +98,16 @@ class AirflowApiClient:
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """
         Send a request with a bearer token, logging in again once if the token has expired, and
-        retry a 429, a 5xx (a busy SQLite database answers 500) or a network error within
-        :data:`AIRFLOW_API_RETRIES`; return the last response.
+        retry within :data:`AIRFLOW_API_RETRIES`: every method, since each call of this client is
+        safe to repeat (a lease's create answers 409 the second time, a ``PATCH`` writes the same
+        value), and a busy SQLite database answers 500. Return the last response.
         """
-        policy = AIRFLOW_API_RETRIES
-        for attempt in range(1, policy.max_attempts + 1):
-            last_attempt = attempt == policy.max_attempts
-            try:
-                response = self._send(method, path, **kwargs)
-            except (requests.ConnectionError, requests.Timeout):
-                if last_attempt:
-                    raise
-                time.sleep(policy.backoff(attempt))
-                continue
-            wait = None if last_attempt else policy.wait_before_retry(response, attempt)
-            if response.status_code not in RETRYABLE_STATUSES or wait is None:
-                return response
-            log.warning(
-                "The Airflow API answered %s %s with %d; retry %d in %.1f s",
-                method,
-                path,
-                response.status_code,
-                attempt,
-                wait,
-            )
-            time.sleep(wait)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        return send_with_retries(
+            lambda: self._send(method, path, **kwargs),
+            AIRFLOW_API_RETRIES,
+            summary=f"The Airflow API call {method} {path}",
+            idempotent=True,
+        )
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         if "Authorization" not in self._session.headers:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-try:  # Airflow 3.2+: the Task SDK owns the exception classes.
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
-except ImportError:  # Airflow 3.1
-    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
+from airflow_provider_kibo.airflow_compat import AirflowException, AirflowFailException
 
 
 class KiboError(AirflowException):
     """Base class of every error raised by this provider."""
+
+    @classmethod
+    def reported(cls, name: str, message: str) -> KiboError:
+        """
+        An error that another process reported by its class name and message (a trigger's error event):
+        of that class when this module defines it, with the message only.
+
+        :param name: the class name, e.g. ``KiboConfigError``
+        :param message: ``str()`` of the original error
+        """
+        found = getattr(sys.modules[__name__], name, None)
+        error_class = found if isinstance(found, type) and issubclass(found, cls) else cls
+        error = error_class.__new__(error_class)
+        AirflowException.__init__(error, message)
+        return error
 
 
 class KiboConfigError(KiboError, AirflowFailException):
@@ -21,6 +34,8 @@ class KiboConfigError(KiboError, AirflowFailException):
     :param field: the Connection field or extra key at fault, e.g. ``extra.refresh_margin_seconds``
     :param problem: what is wrong and what to put there instead
     """
+
+    field = ""
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
@@ -38,6 +53,11 @@ class KiboApiError(KiboError):
     :param correlation_id: the ``x-vol-correlation`` header, to quote to Kibo support
     """
 
+    status_code: int | None = None  # type: ignore[assignment]  # Kibo's status, not AirflowException's
+    error_code: str | None = None
+    api_message: str | None = None
+    correlation_id: str | None = None
+
     def __init__(
         self,
         summary: str,
@@ -47,7 +67,7 @@ class KiboApiError(KiboError):
         api_message: str | None = None,
         correlation_id: str | None = None,
     ) -> None:
-        self.status_code = status_code  # type: ignore[assignment]  # Kibo's status, not AirflowException's class default
+        self.status_code = status_code
         self.error_code = error_code
         self.api_message = api_message
         self.correlation_id = correlation_id

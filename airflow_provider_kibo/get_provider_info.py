@@ -84,19 +84,19 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Kibo Commerce",
-                "python-modules": ["airflow_provider_kibo.operators.developer"],
+                "python-modules": ["airflow_provider_kibo.operators.tickets"],
             }
         ],
         "sensors": [
             {
                 "integration-name": "Kibo Commerce",
-                "python-modules": ["airflow_provider_kibo.sensors.developer"],
+                "python-modules": ["airflow_provider_kibo.sensors.tickets"],
             }
         ],
         "triggers": [
             {
                 "integration-name": "Kibo Commerce",
-                "python-modules": ["airflow_provider_kibo.triggers.developer"],
+                "python-modules": ["airflow_provider_kibo.triggers.tickets"],
             }
         ],
         "connection-types": [

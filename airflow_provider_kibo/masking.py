@@ -13,64 +13,27 @@ Connection's extra): each holds tokens that are masked on their own, so it is re
 is passed to Airflow's public ``mask_secret`` only when this process's masker lacks it, which also
 tells a task's or the triggerer's supervisor, once; a supervisor cannot be told to forget one.
 
-Airflow has no public API to remove a mask: :class:`_AirflowMaskers` is the one place that touches
-the masker's internals (``_secrets_masker()``, ``patterns``, ``replacer``, ``_adaptations``), and it
-falls back to the public ``mask_secret`` alone, never removing, when they are not as expected.
+Airflow has no public API to remove a mask: the maskers' internals are reached through
+:mod:`airflow_provider_kibo.airflow_compat`, and where they are not as expected the provider falls
+back to the public ``mask_secret`` alone, never removing.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
-import sys
 import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kibo import airflow_compat
+
 if TYPE_CHECKING:
-    from airflow_provider_kibo.ticket import KiboAuthTicket
+    from airflow_provider_kibo.tickets.values import KiboAuthTicket
 
 EXPIRY_GRACE = timedelta(minutes=5)
 """A token stays masked this long after it expires, in case Kibo's clock is behind ours."""
-MASKER_MODULES = ("airflow.sdk._shared.secrets_masker", "airflow._shared.secrets_masker")
-"""Airflow's secrets-masker modules: the Task SDK's (``mask_secret``, task and trigger logs) and
-airflow-core's (Variables read from the metadata database, core logging). Each holds one masker."""
-
-
-class _AirflowMaskers:
-    """This process's secrets maskers, through Airflow's private attributes (as in 3.1 to 3.3)."""
-
-    @staticmethod
-    def loaded() -> list[Any] | None:
-        """The Task SDK's masker, then airflow-core's if imported; ``None`` when one is not as expected."""
-        try:
-            importlib.import_module(MASKER_MODULES[0])
-            maskers = [sys.modules[name]._secrets_masker() for name in MASKER_MODULES if name in sys.modules]
-        except (ImportError, AttributeError, TypeError):
-            return None
-        expected = all(
-            isinstance(getattr(m, "patterns", None), set)
-            and hasattr(m, "replacer")
-            and callable(getattr(m, "_adaptations", None))
-            and isinstance(getattr(m, "min_length_to_mask", None), int)
-            for m in maskers
-        )
-        return maskers if expected else None
-
-    @staticmethod
-    def patterns(masker: Any, secret: str) -> set[str]:
-        """The patterns the masker holds (or would hold) for one secret; none when it is too short to mask."""
-        return {re.escape(s) for s in masker._adaptations(secret) if len(s) >= masker.min_length_to_mask}
-
-    @staticmethod
-    def update(masker: Any, add: set[str], remove: set[str]) -> None:
-        """Add and remove patterns, then compile the masker's regex once."""
-        patterns = masker.patterns
-        patterns.difference_update(remove)
-        patterns.update(add)
-        masker.replacer = re.compile("|".join(patterns)) if patterns else None
 
 
 class _Registry:
@@ -93,7 +56,7 @@ class _Registry:
         :param now: the current time, or ``None`` to forget nothing
         """
         secrets = {s: until for s, until in secrets.items() if s}
-        maskers = _AirflowMaskers.loaded()
+        maskers = airflow_compat.loaded_maskers()
         if maskers is None:
             _public_mask(secrets)
             return
@@ -111,12 +74,16 @@ class _Registry:
             for secret in expired:
                 del self._until[secret]
             live = [s for s in secrets if s not in expired]
-            unknown_to_sdk = [s for s in live if not _AirflowMaskers.patterns(maskers[0], s) <= maskers[0].patterns]
+            unknown_to_sdk = [
+                s for s in live if not airflow_compat.masker_patterns(maskers[0], s) <= maskers[0].patterns
+            ]
             for masker in maskers:
-                add = {p for s in live for p in _AirflowMaskers.patterns(masker, s)} - masker.patterns
-                remove = {p for s in expired for p in _AirflowMaskers.patterns(masker, s)} | self._redundant(masker)
+                add = {p for s in live for p in airflow_compat.masker_patterns(masker, s)} - masker.patterns
+                remove = {p for s in expired for p in airflow_compat.masker_patterns(masker, s)} | self._redundant(
+                    masker
+                )
                 if add or remove & masker.patterns:
-                    _AirflowMaskers.update(masker, add, remove)
+                    airflow_compat.update_masker(masker, add, remove)
                 self._seen[id(masker)] = set(masker.patterns)
         _public_mask(unknown_to_sdk)
 

@@ -1,4 +1,4 @@
-"""A ``requests`` session bound to one Kibo host, and the auth that signs it with a fresh ticket."""
+"""A ``requests`` session bound to a Kibo host, and the auth that signs it with a fresh ticket."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 if TYPE_CHECKING:
-    from airflow_provider_kibo.ticket import KiboAuthTicket
+    from airflow_provider_kibo.tickets.values import KiboAuthTicket
+
+SessionContext = tuple[str, dict[str, str]]
+"""Where a session's next request goes: Kibo's host URL without ``/api``, and the context headers
+(``x-vol-tenant``, ``x-vol-site``, ...) it carries."""
 
 
 class KiboSession(requests.Session):
@@ -18,17 +22,39 @@ class KiboSession(requests.Session):
     :param base_url: Kibo's host URL without ``/api``
     :param timeout: the default ``timeout`` of every request, in seconds
     :param verify: ``requests``' ``verify``
+    :param context: when given, asked before each request for the host and context headers, which
+        may change from one ticket to the next (a tenant's domain, its sites' catalogs)
     """
 
-    def __init__(self, base_url: str, *, timeout: float, verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        verify: bool | str = True,
+        context: Callable[[], SessionContext] | None = None,
+    ) -> None:
         super().__init__()
         self.base_url = base_url
         self.timeout = timeout
         self.verify = verify
         self.headers["Accept"] = "application/json"
+        self._context = context
+        self._context_headers: set[str] = set()
+
+    def update_context(self) -> None:
+        """Take the host and the context headers from ``context`` now (each request does it too)."""
+        if self._context is None:
+            return
+        self.base_url, headers = self._context()
+        for name in self._context_headers - headers.keys():
+            del self.headers[name]
+        self.headers.update(headers)
+        self._context_headers = set(headers)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Send like ``requests.Session.request``; ``url`` may be an endpoint such as ``/platform/...``."""
+        self.update_context()
         if isinstance(url, str) and url.startswith("/"):
             url = f"{self.base_url}/api{url}"
         if kwargs.get("timeout") is None:

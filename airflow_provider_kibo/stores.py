@@ -2,20 +2,23 @@
 Where tickets live between tasks: Airflow Variables, or process memory as a last resort.
 
 A store keeps Kibo's ticket JSON, with the identity it was issued to, under a *slot* of one
-Connection: a developer account id, or :data:`LATEST_SLOT` for the ticket issued last, whose refresh
-token is the freshest known.
+Connection. A kind of ticket names its slots (see :mod:`airflow_provider_kibo.tickets.kinds`): one per
+developer account (``1001``) or tenant (``tenant_100001``), and one for the kind's newest ticket
+(``latest``, ``tenant_latest``), whose refresh token is the freshest known. The Connection's own
+``extra`` is another store (:mod:`airflow_provider_kibo.connection_store`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 from typing import Any, Protocol
 
-from airflow_provider_kibo.identity import normalise_base_url
-from airflow_provider_kibo.ticket import KiboAuthTicket, TicketFormatError, TicketRecord, ticket_from_stored
+from airflow_provider_kibo import airflow_compat
+from airflow_provider_kibo._deprecated import renamed
+from airflow_provider_kibo.tickets.identity import normalise_base_url
+from airflow_provider_kibo.tickets.values import KiboAuthTicket, TicketFormatError, TicketRecord, ticket_from_stored
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +50,6 @@ class TicketStore(Protocol):
 
     def read_record(self, slot: str) -> TicketRecord | None:
         """The record of the ticket in ``slot``, reading no secret where the store can, or ``None``."""
-
-
-def running_in_task() -> bool:
-    """Whether this process is a task run by Airflow's supervisor (or by ``dag.test()``)."""
-    return hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS")
 
 
 def decode_ticket(raw: Any, where: str) -> KiboAuthTicket | None:
@@ -102,12 +100,13 @@ class VariableTicketStore:
     a new secret beyond the tokens it masks itself.
 
     :param conn_id: the Kibo Connection
-    :param in_task: use the Task SDK (inside a task) rather than the metadata DB (outside one)
+    :param supervised: use the Task SDK (in a process with an Airflow supervisor: a task, the
+        triggerer, the dag-processor) rather than the metadata DB (in a script, the CLI, a test)
     """
 
-    def __init__(self, conn_id: str, *, in_task: bool) -> None:
+    def __init__(self, conn_id: str, *, supervised: bool) -> None:
         self.conn_id = conn_id
-        self._in_task = in_task
+        self._supervised = supervised
         self.description = f"Airflow Variables {VARIABLE_PREFIX}__{conn_id}__*"
 
     def key(self, slot: str) -> str:
@@ -142,17 +141,17 @@ class VariableTicketStore:
         variable.delete(self.key(slot))
 
     def _get(self, key: str) -> Any:
-        if self._in_task:
+        if self._supervised:
             return self._variable().get(key, default=None)
         return self._variable().get(key, None)  # the default: `default_var` in core, `default` in the SDK
 
     def _variable(self) -> Any:
-        """Airflow's ``Variable``: the Task SDK's inside a task, the metadata DB's outside one."""
-        if self._in_task:
+        """Airflow's ``Variable``: the Task SDK's under a supervisor, the metadata DB's without one."""
+        if self._supervised:
             from airflow.sdk import Variable
-        else:
-            from airflow.models import Variable
-        return Variable
+
+            return Variable
+        return airflow_compat.metadata_variables()
 
 
 class MemoryTicketStore:
@@ -197,15 +196,15 @@ _memory_stores_guard = threading.Lock()
 
 def variable_or_memory_store(conn_id: str) -> TicketStore:
     """
-    The Variable store this process can use: the Task SDK inside a task, the metadata DB outside one
-    when it is reachable, else process memory (with a one-time warning).
+    The Variable store this process can use: the Task SDK under an Airflow supervisor, else the
+    metadata DB when it is reachable, else process memory (with a one-time warning).
 
     :param conn_id: the Kibo Connection
     """
-    if running_in_task():
-        return VariableTicketStore(conn_id, in_task=True)
-    if _metadata_db_reachable():
-        return VariableTicketStore(conn_id, in_task=False)
+    if airflow_compat.has_supervisor():
+        return VariableTicketStore(conn_id, supervised=True)
+    if airflow_compat.metadata_db_reachable():
+        return VariableTicketStore(conn_id, supervised=False)
     with _memory_stores_guard:
         if not _memory_stores:
             log.warning(
@@ -214,19 +213,6 @@ def variable_or_memory_store(conn_id: str) -> TicketStore:
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to a migrated database, to share them."
             )
         return _memory_stores.setdefault(conn_id, MemoryTicketStore())
-
-
-def _metadata_db_reachable() -> bool:
-    try:
-        from airflow.models import Variable
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
-
-        with create_session() as session:
-            session.execute(select(Variable.id).limit(1))
-    except Exception:  # noqa: BLE001 - any failure (driver, schema, file) means: not usable from here
-        return False
-    return True
 
 
 def delete_tickets_issued_by(base_url: str) -> int:
@@ -242,17 +228,17 @@ def delete_tickets_issued_by(base_url: str) -> int:
     with _memory_stores_guard:
         memory = list(_memory_stores.values())
     removed = sum(store.delete_issued_by(host) for store in memory)
-    if _metadata_db_reachable():
-        from airflow.models import Variable
-        from airflow.utils.session import create_session
-        from sqlalchemy import delete, select
+    if airflow_compat.metadata_db_reachable():
 
-        with create_session() as session:
-            for variable in session.scalars(select(Variable).where(Variable.key.startswith(f"{VARIABLE_PREFIX}__"))):
-                ticket = decode_ticket(variable.val, f"Variable {variable.key}")
-                if ticket is not None and ticket.issued_to is not None and ticket.issued_to.base_url == host:
-                    record_key = RECORD_PREFIX + variable.key.removeprefix(VARIABLE_PREFIX)
-                    session.execute(delete(Variable).where(Variable.key == record_key))
-                    session.delete(variable)
-                    removed += 1
+        def issued_by_host(key: str, value: str) -> bool:
+            ticket = decode_ticket(value, f"Variable {key}")
+            return ticket is not None and ticket.issued_to is not None and ticket.issued_to.base_url == host
+
+        tickets = airflow_compat.delete_metadata_variables(f"{VARIABLE_PREFIX}__", issued_by_host)
+        records = {RECORD_PREFIX + key.removeprefix(VARIABLE_PREFIX) for key in tickets}
+        airflow_compat.delete_metadata_variables(f"{RECORD_PREFIX}__", lambda key, value: key in records)
+        removed += len(tickets)
     return removed
+
+
+__getattr__ = renamed(__name__, {"running_in_task": "airflow_provider_kibo.airflow_compat:has_supervisor"})

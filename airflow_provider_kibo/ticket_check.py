@@ -5,29 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_kibo._deprecated import renamed
+
 if TYPE_CHECKING:
     from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
     from airflow_provider_kibo.hooks.tenant import KiboTenantHook
-    from airflow_provider_kibo.ticket import TicketRecord
-
-
-def ticket_hook(
-    kibo_conn_id: str, developer_account_id: int | str | None, tenant_id: int | str | None
-) -> KiboDeveloperHook | KiboTenantHook:
-    """
-    The hook of a tenant when one is named, else of the developer account.
-
-    :param kibo_conn_id: the ``kibo_developer`` Connection
-    :param developer_account_id: the developer account; ``None`` for the Connection's
-    :param tenant_id: the tenant, instead of a developer account
-    """
-    if tenant_id is not None:
-        from airflow_provider_kibo.hooks.tenant import KiboTenantHook
-
-        return KiboTenantHook(kibo_conn_id, tenant_id)
-    from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-
-    return KiboDeveloperHook(kibo_conn_id, developer_account_id)
+    from airflow_provider_kibo.tickets.values import TicketRecord
 
 
 def check_ticket(
@@ -40,15 +23,25 @@ def check_ticket(
     :param min_valid_for: how long the ticket must stay valid at least
     :param check_access: ask Kibo for a ticket (succeeds once the user may use the account) rather
         than reading the store only; the store-only check reads the ticket's record, no secret
+    :raises KiboConfigError: with ``check_access``, when even a ticket Kibo has just issued is valid
+        for less than ``min_valid_for``, which no later check could change
     """
-    from airflow_provider_kibo.errors import KiboNoAccessError
+    from airflow_provider_kibo.errors import KiboConfigError, KiboNoAccessError
 
     record: TicketRecord | None
     if check_access:
         try:
-            record = hook.get_ticket(min_valid_for=min_valid_for).record()
+            ticket = hook.get_ticket(min_valid_for=min_valid_for)
         except KiboNoAccessError:
             return None
+        # The hook renews a ticket valid for less than min_valid_for, so a shorter one is brand new.
+        if (lifetime := ticket.access_valid_for(hook.now())) < min_valid_for:
+            raise KiboConfigError(
+                "min_valid_for",
+                f"asks for a ticket valid for {min_valid_for}, but Kibo issues access tokens valid for "
+                f"{timedelta(seconds=round(lifetime.total_seconds()))} only; ask for less",
+            )
+        record = ticket.record()
     else:
         record = hook.stored_ticket_record()
     if record is None or record.access_token_expires_at - hook.now() < min_valid_for:
@@ -66,3 +59,6 @@ def describe_condition(scope: str, min_valid_for: timedelta, check_access: bool)
     """
     ticket = f"a Kibo ticket for {scope} valid for at least {min_valid_for}"
     return f"Kibo to grant access: {ticket}" if check_access else f"{ticket} in the ticket store"
+
+
+__getattr__ = renamed(__name__, {"ticket_hook": "airflow_provider_kibo.scope:scope_hook"})

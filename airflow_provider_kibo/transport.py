@@ -1,4 +1,4 @@
-"""HTTP to Kibo with timeouts, bounded retries and typed errors."""
+"""HTTP with timeouts and bounded retries that honour ``Retry-After``; Kibo's answers as typed errors."""
 
 from __future__ import annotations
 
@@ -18,12 +18,17 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 """429 waits ``Retry-After``; the 5xx statuses back off. Every other 4xx is final."""
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods retried after a 5xx, a timeout or a dropped connection without being told they may be.
+Any other request may have changed something before it failed (an order created twice), so it is
+retried only after a 429, which Kibo answers before doing anything, unless its caller says it is
+idempotent."""
 
 
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """
-    How often and how long to retry one Kibo request.
+    How often and how long to retry one request.
 
     :param max_attempts: attempts in all, the first included
     :param backoff_base: seconds before the first retry after a 5xx, a timeout or a dropped connection;
@@ -53,6 +58,54 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
+BEST_EFFORT_ATTEMPT = RetryPolicy(max_attempts=1)
+"""One attempt and no retry: for calls whose failure is only a warning (logging out a previous
+identity's tickets at a host that may no longer answer)."""
+BEST_EFFORT_TIMEOUT = 5.0
+"""Seconds a best-effort call may take at most."""
+
+
+def send_with_retries(
+    send: Callable[[], requests.Response],
+    policy: RetryPolicy,
+    *,
+    summary: str,
+    idempotent: bool,
+    sleep: Callable[[float], None] = time.sleep,
+    failure: Callable[[requests.Response], str] = lambda response: f"status {response.status_code}",
+) -> requests.Response:
+    """
+    Call ``send`` until it answers with a status that is not worth retrying, or the policy is spent;
+    return that last response. A network error (timeout, dropped connection) on the last attempt
+    is raised as it is.
+
+    :param send: sends the request once
+    :param policy: the retry limits
+    :param summary: the request in words, for log lines, e.g. ``GET /commerce/orders``; never a token
+    :param idempotent: whether sending twice does no harm: then a 5xx, a timeout or a dropped
+        connection is retried too, else only a 429
+    :param sleep: waits between attempts
+    :param failure: describes a failed response in a log line
+    """
+    for attempt in range(1, policy.max_attempts + 1):
+        last_attempt = attempt == policy.max_attempts
+        try:
+            response = send()
+        except (requests.ConnectionError, requests.Timeout) as err:
+            if last_attempt or not idempotent:
+                raise
+            # The exception text holds the URL and its query, which may carry a token: never show it.
+            backoff = policy.backoff(attempt)
+            log.warning("%s: %s; retry %d in %.1f s", summary, type(err).__name__, attempt, backoff)
+            sleep(backoff)
+            continue
+        retryable = response.status_code == 429 or (idempotent and response.status_code in RETRYABLE_STATUSES)
+        wait = policy.wait_before_retry(response, attempt) if retryable and not last_attempt else None
+        if wait is None:
+            return response
+        log.warning("%s: %s; retry %d in %.1f s", summary, failure(response), attempt, wait)
+        sleep(wait)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class KiboTransport:
@@ -82,44 +135,39 @@ class KiboTransport:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        idempotent: bool | None = None,
+        summary: str | None = None,
     ) -> requests.Response:
         """
-        Send one request, retrying 429, 5xx, timeouts and dropped connections within the policy.
+        Send one request, retrying within the policy: a 429 always, a 5xx, a timeout or a dropped
+        connection only when the request is idempotent.
 
         :param method: the HTTP method
         :param endpoint: the path relative to ``/api``, e.g. ``/platform/developer/authtickets``
         :param params: query parameters
         :param json: the JSON body
+        :param idempotent: whether sending it twice does no harm; by default only for ``GET``,
+            ``HEAD`` and ``OPTIONS`` (see :data:`IDEMPOTENT_METHODS`)
+        :param summary: the request in words for messages, when ``endpoint`` holds a secret
         :raises KiboAuthError: on a final 401 or 403
         :raises KiboApiError: on any other final error
         :return: the successful (2xx) response
         """
-        summary = f"{method} {endpoint}"
-        policy = self.retry_policy
-        for attempt in range(1, policy.max_attempts + 1):
-            last_attempt = attempt == policy.max_attempts
-            try:
-                response = self.session.request(method, endpoint, params=params, json=json)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                # The exception text holds the URL and its query, which may carry a token: never show it.
-                reason = type(err).__name__
-                if last_attempt:
-                    raise KiboApiError(f"{summary} failed after {attempt} attempts ({reason})") from None
-                wait = policy.backoff(attempt)
-                log.warning("%s: %s; retry %d in %.1f s", summary, reason, attempt, wait)
-                self._sleep(wait)
-                continue
-            if response.ok:
-                return response
-            error = _api_error(summary, response)
-            if response.status_code not in RETRYABLE_STATUSES or last_attempt:
-                raise error
-            asked = policy.wait_before_retry(response, attempt)
-            if asked is None:
-                raise error
-            log.warning("%s: %s; retry %d in %.1f s", summary, error, attempt, asked)
-            self._sleep(asked)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        summary = summary or f"{method} {endpoint}"
+        try:
+            response = send_with_retries(
+                lambda: self.session.request(method, endpoint, params=params, json=json),
+                self.retry_policy,
+                summary=summary,
+                idempotent=method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+                sleep=self._sleep,
+                failure=lambda failed: str(kibo_error(summary, failed)),
+            )
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise KiboApiError(f"{summary} failed ({type(err).__name__})") from None
+        if not response.ok:
+            raise kibo_error(summary, response)
+        return response
 
 
 def _retry_after_seconds(header: str | None, default: float) -> float:
@@ -129,8 +177,13 @@ def _retry_after_seconds(header: str | None, default: float) -> float:
         return default  # an HTTP date: Kibo documents seconds, so fall back to the default wait
 
 
-def _api_error(summary: str, response: requests.Response) -> KiboApiError:
-    """Kibo's error body (which may be empty, as on a 429) as a typed error."""
+def kibo_error(summary: str, response: requests.Response) -> KiboApiError:
+    """
+    Kibo's error answer (whose body may be empty, as on a 429) as a typed error.
+
+    :param summary: what was asked, e.g. ``PUT /platform/developer/authtickets``
+    :param response: the failed response
+    """
     error_class = KiboAuthError if response.status_code in (401, 403) else KiboApiError
     try:
         body = response.json()

@@ -31,8 +31,9 @@ def main() -> None:
     """Issue tickets from the emulator, then time one more mask and one log line at each count."""
     with _support.bench_env(migrate=False, rotate_refresh_tokens=True) as bench:
         from airflow._shared.secrets_masker import _secrets_masker
+
         from airflow_provider_kibo.testing import DEMO_USERS
-        from airflow_provider_kibo.ticket import KiboTicket
+        from airflow_provider_kibo.tickets.values import KiboDeveloperTicket
 
         assert bench.emulator is not None
         url = f"{bench.emulator.base_url}/api/platform/developer/authtickets"
@@ -42,7 +43,7 @@ def main() -> None:
         stored: list[str] = []
         while len(stored) < SERVED[-1] + SAMPLES:
             document = requests.put(url, params=params, json={"refreshToken": document["refreshToken"]}, timeout=5).json()
-            stored.append(json.dumps(KiboTicket.from_api(document).to_stored()))
+            stored.append(json.dumps(KiboDeveloperTicket.from_api(document).to_stored()))
 
     masker = _secrets_masker()
     rows = []

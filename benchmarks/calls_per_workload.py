@@ -89,7 +89,7 @@ def provider_workload(bench: _support.Bench, conn_id: str) -> Counts:
     from airflow_provider_kibo.stores import VariableTicketStore
 
     assert bench.emulator is not None
-    store = VariableTicketStore(conn_id, in_task=False)
+    store = VariableTicketStore(conn_id, supervised=False)
     bench.emulator.reset_counters()
     previous = 0.0
     for t in run_times():

@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
@@ -28,7 +28,7 @@ def file_clock(path: Path) -> Callable[[], datetime]:
     """
 
     def now() -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=float(path.read_text()))
+        return datetime.now(UTC) + timedelta(seconds=float(path.read_text()))
 
     return now
 

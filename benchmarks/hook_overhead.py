@@ -84,7 +84,7 @@ def main() -> None:
 
         assert bench.emulator is not None
         conn_id = bench.add_connection("kibo_overhead")
-        variables = VariableTicketStore(conn_id, in_task=False)
+        variables = VariableTicketStore(conn_id, supervised=False)
         memory = MemoryTicketStore()
 
         def hook(store: VariableTicketStore | MemoryTicketStore) -> KiboDeveloperHook:

@@ -23,8 +23,8 @@ import _support
 
 HTTP_OPERATOR = "airflow.providers.http.operators.http"
 TARGETS = {
-    "airflow_provider_kibo.operators.developer": "our operator (DAG parse)",
-    "airflow_provider_kibo.sensors.developer": "our sensor (DAG parse)",
+    "airflow_provider_kibo.operators.tickets": "our operator (DAG parse)",
+    "airflow_provider_kibo.sensors.tickets": "our sensor (DAG parse)",
     "airflow_provider_kibo.hooks.developer": "our hook (first use in a task run, not at parse)",
     HTTP_OPERATOR: "HTTP provider operator (DAG parse; imports its hook)",
 }
@@ -77,8 +77,8 @@ def main() -> None:
     if http is None:
         print("apache-airflow-providers-http is not installed: no baseline (see this script's docstring)")
     else:
-        ours = _support.median(samples["airflow_provider_kibo.operators.developer"]) + _support.median(
-            samples["airflow_provider_kibo.sensors.developer"])
+        ours = _support.median(samples["airflow_provider_kibo.operators.tickets"]) + _support.median(
+            samples["airflow_provider_kibo.sensors.tickets"])
         print(f"operator + sensor medians added: {_support.fmt_seconds(ours)}, {ours / http:.3f} of the HTTP operator")
 
 

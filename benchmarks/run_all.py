@@ -77,7 +77,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu_model()}; "
           f"Python {platform.python_version()}, apache-airflow {package_version('apache-airflow')}, "
           f"apache-airflow-providers-http {package_version('apache-airflow-providers-http')}; "
-          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+          f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     failed = []
     for script in BENCHMARKS:

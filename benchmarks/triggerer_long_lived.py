@@ -42,7 +42,7 @@ TENTHS = 10
 WAITERS_DAG = f'''
 from datetime import timedelta
 from airflow.sdk import DAG
-from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+from airflow_provider_kibo.sensors.tickets import KiboTicketSensor
 
 with DAG("kibo_bench_waiters", schedule=None, params={{"conn_id": "kibo"}}):
     for i in range({WAITERS}):

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param, task, task_group
 
-from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
-from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
+from airflow_provider_kibo.sensors.tickets import KiboTicketSensor
 
 ORDERS = "/commerce/orders"
 
@@ -62,7 +62,7 @@ with DAG(
 
         from airflow_provider_kibo.hooks.tenant import KiboTenantHook
 
-        moment = (logical_date or dag_run.run_after).astimezone(timezone.utc)  # a manual run may have no logical date
+        moment = (logical_date or dag_run.run_after).astimezone(UTC)  # a manual run may have no logical date
         day_end = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         day = day_end - timedelta(days=1)
         start, end = (d.strftime("%Y-%m-%dT%H:%M:%SZ") for d in (day, day_end))

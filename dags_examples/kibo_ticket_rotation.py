@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
+from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
 
 REFRESH_POOL = "kibo_ticket_refresh"
 

@@ -1,5 +1,5 @@
 """
-The demo: ``kibo_per_tenant_pipeline`` and then ``kibo_tenant_orders`` end to end against the bundled
+The demo: ``kibo_per_account_pipeline`` and then ``kibo_tenant_orders`` end to end against the bundled
 Kibo emulator.
 
 Run it with ``python3 scripts/dev.py demo``. It prepares an Airflow home with SQLite under
@@ -44,12 +44,12 @@ def main() -> int:
             ),
         }
         print(f"Kibo emulator listening on {emulator.base_url}")
-        print(f"Running kibo_per_tenant_pipeline for accounts {ACCOUNTS} (about a minute) ...", flush=True)
+        print(f"Running kibo_per_account_pipeline for accounts {ACCOUNTS} (about a minute) ...", flush=True)
         with log_file.open("w") as log:
             subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, stdout=log, stderr=log,
                            check=True)
             conf = json.dumps({"accounts": ACCOUNTS, "output_dir": str(output_dir)})
-            run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "kibo_per_tenant_pipeline",
+            run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "kibo_per_account_pipeline",
                                   "--conf", conf], env=env, stdout=log, stderr=log)
         developer_calls = emulator.status_counts()
         print(f"Running kibo_tenant_orders for tenants {TENANTS} (about a minute) ...", flush=True)
@@ -62,7 +62,7 @@ def main() -> int:
     report_accounts(output_dir, log_file, developer_calls)
     report_tenants(output_dir / "orders", log_file, calls)
     print(f"\nOutputs: {output_dir}\nAirflow's output and the task logs: {log_file}")
-    failed = [name for name, done in (("kibo_per_tenant_pipeline", run), ("kibo_tenant_orders", orders_run))
+    failed = [name for name, done in (("kibo_per_account_pipeline", run), ("kibo_tenant_orders", orders_run))
               if done.returncode != 0]
     print(f"{', '.join(failed)} failed; see the log." if failed else "Both runs succeeded.")
     return 1 if failed else 0

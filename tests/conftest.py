@@ -18,10 +18,10 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 # dag.test() finds the DAG it runs by syncing the DAGs folder, read when Airflow is imported.
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(__file__), "e2e", "dags")
 
-from airflow_provider_kibo.hooks.developer import KiboDeveloperHook  # noqa: E402
-from airflow_provider_kibo.stores import MemoryTicketStore  # noqa: E402
-from airflow_provider_kibo.testing import KiboEmulator  # noqa: E402
-from tests.support import EMAIL, FAST_RETRIES, PASSWORD, set_connection  # noqa: E402
+from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+from airflow_provider_kibo.stores import MemoryTicketStore
+from airflow_provider_kibo.testing import KiboEmulator
+from tests.support import EMAIL, FAST_RETRIES, PASSWORD, set_connection
 
 pytest_plugins = ["airflow_provider_kibo.testing.pytest_plugin"]
 

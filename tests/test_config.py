@@ -75,7 +75,7 @@ def test_invalid_connection_fails_before_any_call_and_writes_nothing(
     set_connection(monkeypatch, conn_id, **{k: v for k, v in merged.items() if v is not None})
 
     with pytest.raises(KiboConfigError) as raised:
-        make_hook().get_ticket(1001)
+        make_hook(developer_account_id=1001).get_ticket()
 
     assert raised.value.field == field
     assert sum(kibo_emulator.counters().values()) == 0
@@ -118,3 +118,31 @@ def test_missing_account_everywhere_names_the_extra_field(monkeypatch, kibo_emul
         make_hook().get_ticket()
 
     assert raised.value.field == "extra.developer_account_id"
+
+
+@pytest.mark.parametrize(("given", "taken"), [("false", False), (" False ", False), ("TRUE", True), (False, False)])
+def test_verify_tls_given_as_text_is_a_flag_not_a_ca_bundle_path(given, taken):
+    """A URI-form Connection or a template gives ``verify_tls`` as text."""
+    assert KiboConnectionConfig.from_connection(connection(extra={"verify_tls": given})).verify_tls is taken
+
+
+def test_verify_tls_names_a_ca_bundle_that_exists(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+
+    assert KiboConnectionConfig.from_connection(connection(extra={"verify_tls": str(bundle)})).verify_tls == str(bundle)
+    with pytest.raises(KiboConfigError, match="there is no CA bundle at '/no/such/ca.pem'") as raised:
+        KiboConnectionConfig.from_connection(connection(extra={"verify_tls": "/no/such/ca.pem"}))
+    assert raised.value.field == "extra.verify_tls"
+
+
+def test_the_test_button_reports_a_missing_ca_bundle_instead_of_raising(monkeypatch, kibo_emulator, make_hook, conn_id):
+    port = kibo_emulator.port  # https to a port that speaks http: requests would load the bundle first
+    set_connection(monkeypatch, conn_id, host=f"https://127.0.0.1:{port}", login="dev@example.com", password="pw",
+                   extra={"developer_account_id": 1001, "verify_tls": "/no/such/ca.pem"})
+
+    ok, message = make_hook().test_connection()
+
+    assert not ok
+    assert "extra.verify_tls" in message
+    assert sum(kibo_emulator.counters().values()) == 0

@@ -23,10 +23,10 @@ def dagbag():
 
 def test_example_dags_import_cleanly(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"kibo_ticket_rotation", "kibo_per_tenant_pipeline", "kibo_tenant_orders"}
+    assert set(dagbag.dag_ids) == {"kibo_ticket_rotation", "kibo_per_account_pipeline", "kibo_tenant_orders"}
 
 
-@pytest.mark.parametrize("dag_id", ["kibo_ticket_rotation", "kibo_per_tenant_pipeline", "kibo_tenant_orders"])
+@pytest.mark.parametrize("dag_id", ["kibo_ticket_rotation", "kibo_per_account_pipeline", "kibo_tenant_orders"])
 def test_example_dags_document_their_connection(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
 

@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk._shared.secrets_masker import _secrets_masker, redact
 from airflow.sdk.log import mask_secret
 
-from airflow_provider_kibo import masking
+from airflow_provider_kibo import airflow_compat, masking
 from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
 from airflow_provider_kibo.stores import VariableTicketStore
 from airflow_provider_kibo.ticket_check import check_ticket
@@ -26,7 +26,7 @@ def masker():
 def test_airflow_masker_internals_are_where_the_adapter_expects(masker):
     """Fails when an Airflow release moves the masker internals; the provider then masks through the
     public ``mask_secret`` only and never unmasks (correct, but the cost grows again)."""
-    assert masking._AirflowMaskers.loaded() is not None, (
+    assert airflow_compat.loaded_maskers() is not None, (
         "airflow_provider_kibo.masking: Airflow's secrets masker internals changed; update _AirflowMaskers"
     )
 
@@ -69,7 +69,7 @@ def test_the_mask_count_stays_flat_over_many_rotations(make_hook, kibo_emulator,
 def test_airflow_mask_of_a_whole_stored_ticket_is_dropped_while_its_tokens_stay_masked(conn_id, masker):
     ticket = KiboDeveloperHook(conn_id).refresh_ticket()
     raw = json.dumps(ticket.to_api())
-    mask_secret(raw, VariableTicketStore(conn_id, in_task=False).key("1001"))  # as a task's Variable read does
+    mask_secret(raw, VariableTicketStore(conn_id, supervised=False).key("1001"))  # as a task's Variable read does
     assert redact(raw) == "***"
 
     KiboDeveloperHook(conn_id).stored_ticket()
@@ -95,7 +95,7 @@ def test_a_store_only_check_after_each_rotation_adds_no_mask(conn_id):
     """What a sensor waiting in the triggerer does for weeks: it reads each new ticket's record, which
     holds no secret, so no masker of its process (nor the Airflow process serving it) grows."""
     writer, waiter = KiboDeveloperHook(conn_id), KiboDeveloperHook(conn_id)
-    maskers = masking._AirflowMaskers.loaded()
+    maskers = airflow_compat.loaded_maskers()
     added = []
     for _ in range(3):
         ticket = writer.refresh_ticket()

@@ -10,14 +10,14 @@ import sys
 import pytest
 import requests
 
+from airflow_provider_kibo.airflow_compat import has_supervisor
 from airflow_provider_kibo.stores import (
     LATEST_SLOT,
     MemoryTicketStore,
     VariableTicketStore,
-    running_in_task,
     variable_or_memory_store,
 )
-from airflow_provider_kibo.ticket import KiboTicket
+from airflow_provider_kibo.tickets.values import KiboDeveloperTicket
 from tests.support import EMAIL, PASSWORD
 
 MEMORY_FALLBACK = """
@@ -29,7 +29,7 @@ print("STORES", type(first).__name__, type(second).__name__, variable_or_memory_
 """
 
 
-def log_in(kibo_emulator) -> KiboTicket:
+def log_in(kibo_emulator) -> KiboDeveloperTicket:
     """A new ticket for account 1002, straight from the emulator."""
     document = requests.post(
         f"{kibo_emulator.base_url}/api/platform/developer/authtickets",
@@ -37,16 +37,16 @@ def log_in(kibo_emulator) -> KiboTicket:
         json={"emailAddress": EMAIL, "password": PASSWORD},
         timeout=5,
     ).json()
-    return KiboTicket.from_api(document)
+    return KiboDeveloperTicket.from_api(document)
 
 
 @pytest.fixture
-def ticket(kibo_emulator) -> KiboTicket:
+def ticket(kibo_emulator) -> KiboDeveloperTicket:
     return log_in(kibo_emulator)
 
 
 def test_outside_a_task_the_store_is_the_metadata_db(airflow_db, ticket):
-    assert not running_in_task()
+    assert not has_supervisor()
     store = variable_or_memory_store("kibo_store_test")
     assert isinstance(store, VariableTicketStore)
 
@@ -65,7 +65,7 @@ def test_each_ticket_variable_has_a_record_beside_it_that_holds_no_secret(airflo
     from airflow.models import Variable
     from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
 
-    store = VariableTicketStore("kibo_store_test", in_task=False)
+    store = VariableTicketStore("kibo_store_test", supervised=False)
 
     store.write("1002", ticket)
 
@@ -84,7 +84,7 @@ def test_each_ticket_variable_has_a_record_beside_it_that_holds_no_secret(airflo
 def test_a_ticket_stored_without_its_record_is_read_whole(airflow_db, ticket):
     from airflow.models import Variable
 
-    store = VariableTicketStore("kibo_store_test", in_task=False)
+    store = VariableTicketStore("kibo_store_test", supervised=False)
     Variable.set(store.key("1002"), json.dumps(ticket.to_stored()))
 
     assert store.read_record("1002") == ticket.record()
@@ -93,7 +93,7 @@ def test_a_ticket_stored_without_its_record_is_read_whole(airflow_db, ticket):
 def test_unreadable_stored_ticket_counts_as_absent(airflow_db, caplog):
     from airflow.models import Variable
 
-    store = VariableTicketStore("kibo_store_damaged", in_task=False)
+    store = VariableTicketStore("kibo_store_damaged", supervised=False)
     Variable.set(store.key(LATEST_SLOT), '{"accessToken": "half"}')
 
     assert store.read(LATEST_SLOT) is None
@@ -131,7 +131,7 @@ def core_masker():
 
 
 def test_a_held_ticket_comes_back_unread_while_its_record_names_it(airflow_db, ticket, core_masker):
-    store = VariableTicketStore("kibo_store_test", in_task=False)
+    store = VariableTicketStore("kibo_store_test", supervised=False)
     store.write("1002", ticket)
 
     assert store.read("1002", ticket) is ticket
@@ -141,7 +141,7 @@ def test_a_held_ticket_comes_back_unread_while_its_record_names_it(airflow_db, t
 
 
 def test_a_held_ticket_another_process_replaced_is_read_whole(airflow_db, ticket, kibo_emulator):
-    store = VariableTicketStore("kibo_store_test", in_task=False)
+    store = VariableTicketStore("kibo_store_test", supervised=False)
     store.write("1002", ticket)
     newer = log_in(kibo_emulator)
     store.write("1002", newer)
@@ -152,7 +152,7 @@ def test_a_held_ticket_another_process_replaced_is_read_whole(airflow_db, ticket
 def test_a_held_ticket_is_read_whole_when_its_record_has_no_fingerprint(airflow_db, ticket):
     from airflow.models import Variable
 
-    store = VariableTicketStore("kibo_store_test", in_task=False)
+    store = VariableTicketStore("kibo_store_test", supervised=False)
     store.write("1002", ticket)
     earlier_record = {k: v for k, v in ticket.record().to_stored().items() if k != "fingerprint"}
     Variable.set(store.record_key("1002"), json.dumps(earlier_record))

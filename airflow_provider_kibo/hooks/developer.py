@@ -1,137 +1,110 @@
-"""``KiboDeveloperHook``: the Kibo developer auth ticket of a Connection, from creation to every API call."""
+"""``KiboDeveloperHook``: a user's Kibo developer-account tickets, and calls to the developer APIs."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+import copy
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
-import requests
-
-from airflow_provider_kibo.config import validate_account_id
-from airflow_provider_kibo.errors import KiboAccountAccessError, KiboConfigError, KiboError
+from airflow_provider_kibo._deprecated import REMOVED_IN, renamed
+from airflow_provider_kibo.airflow_compat import AirflowProviderDeprecationWarning
+from airflow_provider_kibo.config import validate_id
+from airflow_provider_kibo.errors import KiboConfigError
 from airflow_provider_kibo.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_kibo.hooks.base import (
-    ADVISORY_REFRESH_HEADSTART,
-    DEFAULT_PAGE_SIZE,
-    MAX_REFRESH_ATTEMPTS,
-    KiboTicketHook,
-    TicketKind,
-    utcnow,
-)
-from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR
-from airflow_provider_kibo.session import KiboSession
-from airflow_provider_kibo.stores import TicketStore
-from airflow_provider_kibo.ticket import KiboTicket, TicketRecord
-from airflow_provider_kibo.transport import DEFAULT_RETRY_POLICY, RetryPolicy
+from airflow_provider_kibo.hooks.base import HookOptions, KiboTicketHook
+from airflow_provider_kibo.tickets.kinds import DEVELOPER_TICKETS
+from airflow_provider_kibo.tickets.values import KiboDeveloperTicket
 
-__all__ = ["ADVISORY_REFRESH_HEADSTART", "AUTH_TICKETS_ENDPOINT", "MAX_REFRESH_ATTEMPTS", "KiboDeveloperHook"]
+__all__ = ["KiboDeveloperHook"]
 
-AUTH_TICKETS_ENDPOINT = "/platform/developer/authtickets"
-
-DEVELOPER_TICKETS = TicketKind(
-    ticket_class=KiboTicket,
-    auth_endpoint=AUTH_TICKETS_ENDPOINT,
-    logout_endpoint=AUTH_TICKETS_ENDPOINT,
-    scope_param="developerAccountId",
-    scope_label="developer account",
-    slot_prefix="",
-    access_error=KiboAccountAccessError,
-    uses_seeds=True,
-)
-"""Developer tickets: one per developer account, in the slots ``<account id>`` and ``latest``."""
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class KiboDeveloperHook(KiboTicketHook[KiboTicket]):
+def _account_per_call(
+    positional: bool,
+) -> Callable[[Callable[Concatenate[KiboDeveloperHook, P], R]], Callable[..., R]]:
     """
-    Keeps the Kibo developer auth ticket of a ``kibo_developer`` Connection and calls Kibo with it.
+    Accept, with a deprecation warning, the developer account per call as 0.2.0 did (as the first
+    argument when ``positional``, else as ``developer_account_id=``): the call then runs on the hook
+    for that account.
+    """
+
+    def decorate(method: Callable[Concatenate[KiboDeveloperHook, P], R]) -> Callable[..., R]:
+        @functools.wraps(method)
+        def call(self: KiboDeveloperHook, *args: Any, **kwargs: Any) -> R:
+            account = kwargs.pop("developer_account_id", None)
+            if positional and args:
+                account, *args = args  # type: ignore[assignment]
+            if account is None:
+                return method(self, *args, **kwargs)
+            warnings.warn(
+                f"KiboDeveloperHook.{method.__name__}(developer_account_id) is deprecated and will be removed in "
+                f"airflow-provider-kibo {REMOVED_IN}: give the account to the hook, "
+                "KiboDeveloperHook(conn_id, developer_account_id=...), or use hook.for_account(...)",
+                AirflowProviderDeprecationWarning,
+                stacklevel=2,
+            )
+            return method(self.for_account(account), *args, **kwargs)
+
+        return call
+
+    return decorate
+
+
+class KiboDeveloperHook(KiboTicketHook[KiboDeveloperTicket]):
+    """
+    A Kibo user's developer auth tickets (``kibo_developer`` Connection) for one developer account,
+    and calls to Kibo's developer APIs with them.
 
     Tickets are shared by every task and worker through a store (see the README, "Where tickets
     live"); a valid stored ticket is reused, one near expiry is refreshed by one caller at a time,
     and the password is used only when no refresh token works.
 
     :param kibo_conn_id: the Connection with the Kibo home URL, email address and password
-    :param developer_account_id: the developer account to use when a call names none; defaults to
-        the Connection's ``developer_account_id``
-    :param clock: returns the current UTC time; tests pass another
-    :param lock_dir: the folder of the lock files that serialize refreshes on this machine
-    :param retry_policy: retry limits of each request to Kibo
-    :param sleep: waits between retries, and for another machine's ticket; tests pass another
-    :param store: where tickets are kept; by default chosen for this process (see ``stores``)
+    :param developer_account_id: the developer account; defaults to the Connection's
+        ``developer_account_id``
+    :param options: see :class:`~airflow_provider_kibo.hooks.base.HookOptions`
     """
 
-    conn_name_attr = "kibo_conn_id"
     default_conn_name = "kibo_developer_default"
     conn_type = "kibo_developer"
     hook_name = "Kibo Developer"
     kind = DEVELOPER_TICKETS
+    conn_fields = CONN_FIELDS
+    ui_field_behaviour = UI_FIELD_BEHAVIOUR
 
     def __init__(
         self,
         kibo_conn_id: str = default_conn_name,
         developer_account_id: int | str | None = None,
-        *,
-        clock: Callable[[], datetime] = utcnow,
-        lock_dir: Path | str = DEFAULT_LOCK_DIR,
-        retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY,
-        sleep: Callable[[float], None] = time.sleep,
-        store: TicketStore | None = None,
+        **options: Unpack[HookOptions],
     ) -> None:
-        super().__init__(
-            kibo_conn_id, clock=clock, lock_dir=lock_dir, retry_policy=retry_policy, sleep=sleep, store=store
-        )
+        super().__init__(kibo_conn_id, **options)
         self.developer_account_id = developer_account_id
-        self._sessions: dict[int, KiboSession] = {}
+        self._siblings: dict[int, KiboDeveloperHook] = {}
 
-    # -- Connection form (Airflow 3.1; 3.2+ reads the same fields from get_provider_info) ----------
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """The extra fields of the Connection form, as WTForms fields."""
-        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import BooleanField, IntegerField, PasswordField, StringField
-        from wtforms.validators import Optional
-
-        widgets = {}
-        for name, field in CONN_FIELDS.items():
-            schema = field["schema"]
-            kind = schema["type"][0]
-            if schema.get("format") == "password":
-                field_class, widget = PasswordField, BS3PasswordFieldWidget()
-            else:
-                field_class = {"integer": IntegerField, "boolean": BooleanField}.get(kind, StringField)
-                widget = None if kind == "boolean" else BS3TextFieldWidget()
-            widgets[name] = field_class(
-                lazy_gettext(field["label"]),
-                description=field.get("description", ""),
-                default=schema.get("default"),
-                validators=[Optional()],
-                **({"widget": widget} if widget else {}),
-            )
-        return widgets
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel and hide the standard Connection fields."""
-        return {
-            "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
-            "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
-            "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
-        }
-
-    def account_id(self, developer_account_id: int | str | None = None) -> int:
+    def for_account(self, developer_account_id: int | str) -> KiboDeveloperHook:
         """
-        The developer account a call means: the one given, else the hook's, else the Connection's.
+        This hook for another developer account: the same Connection, store and tickets in memory.
 
-        :param developer_account_id: the account named by the call, if any
+        :param developer_account_id: the account
         """
-        if developer_account_id is not None:
-            return validate_account_id(developer_account_id, "developer_account_id")
+        account = validate_id(developer_account_id, "developer_account_id", "developer account id")
+        if account not in self._siblings:
+            _ = self.tickets  # built first, so that the two hooks share it
+            other = copy.copy(self)
+            other.developer_account_id = account
+            other._session = None
+            self._siblings[account] = other
+        return self._siblings[account]
+
+    def account_id(self) -> int:
+        """The hook's developer account: the one it was given, else the Connection's."""
         if self.developer_account_id is not None:
-            return validate_account_id(self.developer_account_id, "developer_account_id")
+            return validate_id(self.developer_account_id, "developer_account_id", "developer account id")
         if self.config.default_account_id is None:
             raise KiboConfigError(
                 "extra.developer_account_id",
@@ -139,142 +112,28 @@ class KiboDeveloperHook(KiboTicketHook[KiboTicket]):
             )
         return self.config.default_account_id
 
-    def _home_scope(self) -> int | None:
-        return self.config.default_account_id
-
     @property
     def scope_id(self) -> int:
-        """The developer account of calls that name none (see :meth:`account_id`)."""
+        """The developer account (see :meth:`account_id`)."""
         return self.account_id()
 
-    # -- the ticket lifecycle ---------------------------------------------------------------------
+    # 0.2.0 took the account per call; kept for one release.
+    get_ticket = _account_per_call(positional=True)(KiboTicketHook.get_ticket)
+    stored_ticket = _account_per_call(positional=True)(KiboTicketHook.stored_ticket)
+    stored_ticket_record = _account_per_call(positional=True)(KiboTicketHook.stored_ticket_record)
+    refresh_ticket = _account_per_call(positional=True)(KiboTicketHook.refresh_ticket)
+    revoke_ticket = _account_per_call(positional=True)(KiboTicketHook.revoke_ticket)
+    force_login = _account_per_call(positional=True)(KiboTicketHook.force_login)
+    get_conn = _account_per_call(positional=True)(KiboTicketHook.get_conn)
+    run = _account_per_call(positional=False)(KiboTicketHook.run)
+    paginate = _account_per_call(positional=False)(KiboTicketHook.paginate)
 
-    def get_ticket(
-        self, developer_account_id: int | str | None = None, *, min_valid_for: timedelta | None = None
-    ) -> KiboTicket:
-        """
-        A ticket for the account, valid for at least the refresh margin (or ``min_valid_for`` if longer).
 
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        :param min_valid_for: how long the access token must stay valid at least
-        """
-        return self._get_ticket(self.account_id(developer_account_id), min_valid_for)
-
-    def stored_ticket(self, developer_account_id: int | str | None = None) -> KiboTicket | None:
-        """
-        The longest-lasting ticket stored (or seeded) for the account, without calling Kibo.
-
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        """
-        return self._freshest_stored(self.account_id(developer_account_id))
-
-    def stored_ticket_record(self, developer_account_id: int | str | None = None) -> TicketRecord | None:
-        """
-        What :meth:`stored_ticket` would return, without its secrets: read from the ticket's record
-        where the store keeps one, so that a long-lived process (a sensor waiting in the triggerer)
-        adds no mask to Airflow's secrets masker for each new ticket.
-
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        """
-        return self._stored_record(self.account_id(developer_account_id))
-
-    def refresh_ticket(self, developer_account_id: int | str | None = None) -> KiboTicket:
-        """
-        Get a new ticket for the account now (``PUT`` with the freshest refresh token) and store it.
-
-        This is also how to switch accounts.
-
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        """
-        return self._refresh_ticket(self.account_id(developer_account_id))
-
-    def revoke_ticket(self, developer_account_id: int | str | None = None) -> None:
-        """
-        Log the account's ticket out of Kibo (``DELETE``) and remove it from the store.
-
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        """
-        self._revoke_ticket(self.account_id(developer_account_id))
-
-    def force_login(self, developer_account_id: int | str | None = None) -> KiboTicket:
-        """
-        Log in with the Connection's email address and password now, store the new ticket, and log out
-        every earlier ticket of the Connection (and its seeds): a full credential rotation.
-
-        The earlier tickets are logged out only once the login succeeded, so a wrong password leaves
-        them as they were.
-
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        :raises KiboConfigError: when the Connection has no password
-        """
-        return self._force_login(self.account_id(developer_account_id))
-
-    # -- calling Kibo -----------------------------------------------------------------------------
-
-    def get_conn(self, developer_account_id: int | str | None = None) -> KiboSession:
-        """
-        A ``requests`` session signed with the account's ticket, kept fresh before each request.
-
-        Endpoints may be given as in Kibo's API reference: ``session.get("/platform/...")``.
-
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        """
-        account = self.account_id(developer_account_id)
-        if account not in self._sessions:
-            self._sessions[account] = self._signed_session(self.config.base_url, account)
-        return self._sessions[account]
-
-    def run(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        developer_account_id: int | str | None = None,
-    ) -> requests.Response:
-        """
-        Call a Kibo API with the account's ticket, retrying within the retry policy.
-
-        :param method: the HTTP method
-        :param endpoint: the path as in Kibo's API reference, e.g. ``/platform/appdev/apppackages/collection``
-        :param params: query parameters
-        :param json: the JSON body
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        :raises KiboApiError: when Kibo answers with an error
-        """
-        transport = self._transport(self.get_conn(developer_account_id))
-        return transport.request(method, endpoint, params=params, json=json)
-
-    def paginate(
-        self,
-        endpoint: str,
-        *,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        params: dict[str, Any] | None = None,
-        developer_account_id: int | str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """
-        Yield the items of a Kibo collection page by page (``startIndex`` / ``pageSize``).
-
-        :param endpoint: the collection's path, e.g. ``/platform/appdev/apppackages/collection``
-        :param page_size: items asked for per page
-        :param params: further query parameters
-        :param developer_account_id: the account; defaults to the hook's, else the Connection's
-        """
-        return self._paginate(
-            lambda page: self.run("GET", endpoint, params=page, developer_account_id=developer_account_id),
-            page_size,
-            params,
-        )
-
-    def test_connection(self) -> tuple[bool, str]:
-        """Get a ticket for the default account and say for which account and until when."""
-        try:
-            ticket = self.get_ticket()
-        except KiboError as err:
-            return False, str(err)
-        return True, (
-            f"Connected to Kibo developer account {ticket.account_id} ({ticket.account_name}); "
-            f"the access token is valid until {ticket.access_token_expires_at.isoformat()}"
-        )
+__getattr__ = renamed(
+    __name__,
+    {
+        "ADVISORY_REFRESH_HEADSTART": "airflow_provider_kibo.tickets.manager:ADVISORY_REFRESH_HEADSTART",
+        "MAX_REFRESH_ATTEMPTS": "airflow_provider_kibo.tickets.manager:MAX_REFRESH_ATTEMPTS",
+        "DEVELOPER_TICKETS": "airflow_provider_kibo.tickets.kinds:DEVELOPER_TICKETS",
+    },
+)

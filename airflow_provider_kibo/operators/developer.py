@@ -1,95 +1,10 @@
-"""``KiboRefreshTicketOperator``: make sure a fresh ticket for a developer account or a tenant is stored."""
+"""Deprecated: :class:`KiboRefreshTicketOperator` lives in :mod:`airflow_provider_kibo.operators.tickets`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from airflow_provider_kibo._deprecated import warn_moved
+from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
 
-from airflow.sdk import BaseOperator
+__all__ = ["KiboRefreshTicketOperator"]
 
-if TYPE_CHECKING:
-    from airflow.sdk import Context
-
-    from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-    from airflow_provider_kibo.hooks.tenant import KiboTenantHook
-
-DEFAULT_MIN_VALID_FOR = timedelta(minutes=10)
-"""How long the ticket must stay valid after the task, unless the task says otherwise."""
-
-
-class KiboRefreshTicketOperator(BaseOperator):
-    """
-    Switch the Connection's ticket to a developer account or a tenant, refreshing it only when needed.
-
-    The stored ticket for the account (or tenant) is reused when it stays valid for
-    ``min_valid_for``; otherwise (or with ``force_refresh``) a new one is obtained and stored for
-    downstream tasks. With ``force_login`` it logs in with the Connection's current password and logs
-    out every earlier ticket of that kind: a full credential rotation. Returns a summary without any
-    secret: the account's (or tenant's) id and name, expiries, the available accounts (or tenants),
-    user id, whom the ticket was issued to and whether it refreshed; for a tenant also its domain and
-    site ids.
-
-    :param developer_account_id: the developer account (templated); defaults to the Connection's
-    :param tenant_id: a tenant instead of a developer account (templated); give one or the other
-    :param kibo_conn_id: the ``kibo_developer`` Connection (templated)
-    :param force_refresh: refresh even when the stored ticket is still good
-    :param force_login: log in with the password and log out every earlier ticket (templated: a
-        template may render ``"True"`` or ``"False"``)
-    :param min_valid_for: how long the ticket must stay valid at least
-    """
-
-    template_fields: Sequence[str] = ("developer_account_id", "tenant_id", "kibo_conn_id", "force_login")
-    ui_color = "#f5e7d8"
-
-    def __init__(
-        self,
-        *,
-        developer_account_id: int | str | None = None,
-        tenant_id: int | str | None = None,
-        kibo_conn_id: str = "kibo_developer_default",
-        force_refresh: bool = False,
-        force_login: bool | str = False,
-        min_valid_for: timedelta = DEFAULT_MIN_VALID_FOR,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if developer_account_id is not None and tenant_id is not None:
-            from airflow_provider_kibo.errors import KiboConfigError
-
-            raise KiboConfigError("tenant_id", "give either developer_account_id or tenant_id, not both")
-        self.developer_account_id = developer_account_id
-        self.tenant_id = tenant_id
-        self.kibo_conn_id = kibo_conn_id
-        self.force_refresh = force_refresh
-        self.force_login = force_login
-        self.min_valid_for = min_valid_for
-
-    @cached_property
-    def hook(self) -> KiboDeveloperHook | KiboTenantHook:
-        """The hook of the account or tenant, built on first use (never while the DAG file is parsed)."""
-        from airflow_provider_kibo.ticket_check import ticket_hook
-
-        return ticket_hook(self.kibo_conn_id, self.developer_account_id, self.tenant_id)
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_kibo.config import validate_flag
-
-        if validate_flag(self.force_login, "force_login"):
-            ticket, action = self.hook.force_login(), "Logged in again for"
-        elif self.force_refresh:
-            ticket, action = self.hook.refresh_ticket(), "Refreshed the ticket of"
-        else:
-            ticket = self.hook.get_ticket(min_valid_for=self.min_valid_for)
-            action = "Refreshed the ticket of" if self.hook.tickets_obtained else "Reused the ticket of"
-        refreshed = self.hook.tickets_obtained > 0
-        self.log.info(
-            "%s Kibo %s %s (%s); valid until %s",
-            action,
-            self.hook.kind.scope_label,
-            ticket.scope_id,
-            ticket.scope_name,
-            ticket.access_token_expires_at.isoformat(),
-        )
-        return {**ticket.summary(), "refreshed": refreshed}
+warn_moved(__name__, "airflow_provider_kibo.operators.tickets")

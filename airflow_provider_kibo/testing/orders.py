@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow_provider_kibo.testing.models import EmulatorTenant, format_kibo_datetime
+from airflow_provider_kibo.testing.models import EmulatorSite, EmulatorTenant, format_kibo_datetime
 
 #: Orders are updated on each of the whole UTC days this many days before the emulator's creation.
 ORDER_WINDOW_DAYS = 7
@@ -72,19 +72,25 @@ def _line(tenant_id: int, number: int, line_id: int) -> dict[str, Any]:
     }
 
 
-def _order(tenant: EmulatorTenant, index: int, midnight: datetime) -> dict[str, Any]:
-    number = index + 1
-    site = tenant.sites[index % len(tenant.sites)]
-    day = midnight - timedelta(days=ORDER_WINDOW_DAYS - index % ORDER_WINDOW_DAYS)
-    updated = day + timedelta(milliseconds=_number(tenant.id, number, "updated") % 86_400_000)
-    created = updated - timedelta(minutes=_number(tenant.id, number, "created") % 600)
-    lines = [_line(tenant.id, number, line_id) for line_id in range(1, 2 + index % 2)]
+def order_document(
+    tenant: EmulatorTenant, number: int, site: EmulatorSite, status: str, created: datetime, updated: datetime
+) -> dict[str, Any]:
+    """An order document: its id, lines and totals follow from the tenant and the order number alone.
+
+    :param tenant: The tenant.
+    :param number: The ``orderNumber``.
+    :param site: The site it was placed on.
+    :param status: Its ``status``.
+    :param created: Its ``submittedDate`` and ``auditInfo.createDate``.
+    :param updated: Its ``auditInfo.updateDate``.
+    """
+    lines = [_line(tenant.id, number, line_id) for line_id in range(1, 2 + (number - 1) % 2)]
     return {
         "id": uuid.uuid5(_NAMESPACE, f"{tenant.id}:{number}").hex,
         "orderNumber": number,
         "tenantId": tenant.id,
         "siteId": site.id,
-        "status": ORDER_STATUSES[index % len(ORDER_STATUSES)],
+        "status": status,
         "currencyCode": site.currency_code,
         "total": round(sum(line["total"] for line in lines), 2),
         "submittedDate": format_kibo_datetime(created),
@@ -96,6 +102,15 @@ def _order(tenant: EmulatorTenant, index: int, midnight: datetime) -> dict[str, 
         },
         "items": lines,
     }
+
+
+def _order(tenant: EmulatorTenant, index: int, midnight: datetime) -> dict[str, Any]:
+    number = index + 1
+    day = midnight - timedelta(days=ORDER_WINDOW_DAYS - index % ORDER_WINDOW_DAYS)
+    updated = day + timedelta(milliseconds=_number(tenant.id, number, "updated") % 86_400_000)
+    created = updated - timedelta(minutes=_number(tenant.id, number, "created") % 600)
+    site = tenant.sites[index % len(tenant.sites)]
+    return order_document(tenant, number, site, ORDER_STATUSES[index % len(ORDER_STATUSES)], created, updated)
 
 
 def tenant_orders(tenant: EmulatorTenant, created: datetime) -> list[dict[str, Any]]:

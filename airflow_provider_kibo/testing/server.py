@@ -15,6 +15,8 @@ Kibo routes (counted, faultable, delayed by ``latency``):
 - ``GET /_tenant/{tenantId}/api/commerce/orders?startIndex=&pageSize=&sortBy=&filter=`` with
   ``x-vol-tenant`` (required) and ``x-vol-site`` (optional) headers (``"orders"``). One port
   serves every tenant: a tenant's ``domain`` is ``{host}:{port}/_tenant/{tenantId}``.
+- ``POST /_tenant/{tenantId}/api/commerce/orders`` with the same headers: place an order now, on the
+  ``x-vol-site`` site or the tenant's first (``"order_create"``, 201 with the order)
 
 A developer token is refused by the tenant routes and a tenant token by the developer routes.
 
@@ -79,6 +81,7 @@ _KIBO_ROUTES: dict[tuple[str, str], str] = {
 _TENANT_PREFIX = re.compile(r"^/_tenant/(\d+)(/.*)$")
 _TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/commerce/orders"): "orders",
+    ("POST", "/api/commerce/orders"): "order_create",
 }
 _ERROR_TYPES = {
     400: "ValidationException",
@@ -402,6 +405,17 @@ class _Handler(BaseHTTPRequestHandler):
                 page_size=size,
                 sort_by=self._query.get("sortby", ""),
                 filter_text=self._query.get("filter", ""),
+            ),
+        )
+
+    def _kibo_order_create(self) -> None:
+        self._send(
+            201,
+            self.server.state.create_order(
+                self._bearer_token(),
+                self._tenant_id,
+                tenant_header=self.headers.get("x-vol-tenant"),
+                site_header=self.headers.get("x-vol-site"),
             ),
         )
 

@@ -33,7 +33,7 @@ from airflow_provider_kibo.testing.models import (
     to_seconds,
     truncate_to_ms,
 )
-from airflow_provider_kibo.testing.orders import order_filter, sort_orders, tenant_orders
+from airflow_provider_kibo.testing.orders import order_document, order_filter, sort_orders, tenant_orders, updated_at
 
 #: Routes that are counted and can be faulted.
 ROUTES: tuple[str, ...] = (
@@ -45,6 +45,7 @@ ROUTES: tuple[str, ...] = (
     "tenant_refresh",
     "tenant_delete",
     "orders",
+    "order_create",
 )
 #: Ticket kinds: developer tickets (per developer account) and tenant admin-user tickets.
 DEVELOPER = "developer"
@@ -619,18 +620,9 @@ class EmulatorState:
             a token that is not a live tenant token of that tenant, 400 ``VALIDATION_CONFLICT`` for
             bad context headers, paging, ``sortBy`` or ``filter``.
         """
-        tenant = self._tenants.get(tenant_id)
-        if tenant is None:
-            raise KiboError(404, "ITEM_NOT_FOUND", f"Tenant {tenant_id} does not exist.")
-        if self._access_scope(token, TENANT).id != tenant_id:
-            raise KiboError(401, "UNAUTHORIZED", f"The access token is not valid for tenant {tenant_id}.")
-        if _header_int(tenant_header) != tenant_id:
-            raise KiboError(
-                400,
-                "VALIDATION_CONFLICT",
-                f"The x-vol-tenant header is required and must be {tenant_id}, the tenant of the URL.",
-            )
-        orders = self._orders[tenant_id]
+        tenant = self._tenant_context(token, tenant_id, tenant_header)
+        with self._lock:
+            orders = list(self._orders[tenant_id])
         if site_header:
             site_id = _header_int(site_header)
             if site_id is None or tenant.site(site_id) is None:
@@ -644,6 +636,47 @@ class EmulatorState:
         except ValueError as exc:
             raise KiboError(400, "VALIDATION_CONFLICT", str(exc)) from None
         return page(orders, start_index, page_size)
+
+    def create_order(
+        self, token: str | None, tenant_id: int, *, tenant_header: str | None, site_header: str | None
+    ) -> dict[str, Any]:
+        """Place an order now (``POST /_tenant/{tenantId}/api/commerce/orders``) and return it.
+
+        :param token: A tenant access token or JWT access token for that tenant.
+        :param tenant_id: The tenant of the path.
+        :param tenant_header: The ``x-vol-tenant`` header: required, the path's tenant.
+        :param site_header: The ``x-vol-site`` header: the site it is placed on (default: the first).
+        :raises KiboError: as :meth:`list_orders` does.
+        """
+        tenant = self._tenant_context(token, tenant_id, tenant_header)
+        site = tenant.sites[0] if not site_header else tenant.site(_header_int(site_header) or 0)
+        if site is None:
+            raise KiboError(
+                400, "VALIDATION_CONFLICT", f"The x-vol-site header must name a site of tenant {tenant_id}."
+            )
+        now = truncate_to_ms(self.clock.now())
+        with self._lock:
+            orders = self._orders[tenant_id]
+            number = max((order["orderNumber"] for order in orders), default=0) + 1
+            order = order_document(tenant, number, site, "Pending", now, now)
+            orders.append(order)
+            orders.sort(key=lambda o: (updated_at(o), o["orderNumber"]))
+            return order
+
+    def _tenant_context(self, token: str | None, tenant_id: int, tenant_header: str | None) -> EmulatorTenant:
+        """The tenant of a tenant API call, once its token and ``x-vol-tenant`` header are checked."""
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            raise KiboError(404, "ITEM_NOT_FOUND", f"Tenant {tenant_id} does not exist.")
+        if self._access_scope(token, TENANT).id != tenant_id:
+            raise KiboError(401, "UNAUTHORIZED", f"The access token is not valid for tenant {tenant_id}.")
+        if _header_int(tenant_header) != tenant_id:
+            raise KiboError(
+                400,
+                "VALIDATION_CONFLICT",
+                f"The x-vol-tenant header is required and must be {tenant_id}, the tenant of the URL.",
+            )
+        return tenant
 
     def _access_scope(self, token: str | None, kind: str) -> EmulatorAccount | EmulatorTenant:
         """The account or tenant of a live access token of ``kind``, else a 401 ``UNAUTHORIZED``."""

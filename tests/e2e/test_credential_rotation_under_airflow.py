@@ -1,6 +1,6 @@
 """A Connection that changes from one Kibo user to another, under a real Airflow deployment.
 
-The per-tenant pipeline runs as user A, the Connection is changed to user B, and the pipeline runs
+The per-account pipeline runs as user A, the Connection is changed to user B, and the pipeline runs
 again: the second run uses only B's tokens, the accounts B cannot use fail with the access error
 listing B's accounts, A's refresh token is logged out, and no secret reaches Airflow.
 """
@@ -19,7 +19,7 @@ from airflow_provider_kibo.testing import KiboEmulator
 from tests.e2e.airflow_deployment import AirflowDeployment, secrets_shown
 from tests.support import EMAIL, OTHER_EMAIL, OTHER_PASSWORD, PASSWORD, TWO_USERS
 
-PIPELINE = "kibo_per_tenant_pipeline"
+PIPELINE = "kibo_per_account_pipeline"
 ENV_CONN_ID = "kibo_from_env"
 
 
@@ -39,7 +39,7 @@ def run_pipeline(airflow: AirflowDeployment, conn_id: str, accounts: list[int], 
     run_id = airflow.trigger(PIPELINE, conf={"conn_id": conn_id, "accounts": accounts, "output_dir": str(output)})
     final = airflow.wait_for_run(PIPELINE, run_id)
     states = airflow.task_states(PIPELINE, run_id)
-    assert final == "success", (states, airflow.task_log(PIPELINE, run_id, "tenant.switch", map_index=0)[-3000:])
+    assert final == "success", (states, airflow.task_log(PIPELINE, run_id, "account.switch", map_index=0)[-3000:])
     return run_id, states
 
 
@@ -54,9 +54,9 @@ def assert_second_run_is_user_bs(airflow: AirflowDeployment, emulator: KiboEmula
                                  changed_at: int, output: Path) -> None:
     run_id, states = run_pipeline(airflow, conn_id, [2001, 1001], output)
 
-    assert states.pop("tenant.switch[1]") == "failed"
+    assert states.pop("account.switch[1]") == "failed"
     assert set(states.values()) - {"upstream_failed"} == {"success"}
-    log = airflow.task_log(PIPELINE, run_id, "tenant.switch", map_index=1)
+    log = airflow.task_log(PIPELINE, run_id, "account.switch", map_index=1)
     assert "No access to Kibo developer account 1001" in log and "2001" in log
     summary = airflow.xcom_value(PIPELINE, run_id, "summarise")
     assert {a["account_id"]: a["applications"] for a in summary["accounts"]} == {2001: 2}
@@ -64,7 +64,7 @@ def assert_second_run_is_user_bs(airflow: AirflowDeployment, emulator: KiboEmula
     assert calls.pop(EMAIL) == ["delete"], "A's refresh token is logged out, and nothing else of A's is sent"
     assert set(calls) == {OTHER_EMAIL}, calls
     assert calls[OTHER_EMAIL].count("create") <= 2, "one login, and at most one that Kibo refuses for 1001"
-    switched = airflow.xcom_value(PIPELINE, run_id, "tenant.switch", map_index=0)
+    switched = airflow.xcom_value(PIPELINE, run_id, "account.switch", map_index=0)
     assert switched["issued_to"] == f"{OTHER_EMAIL.lower()} at {emulator.base_url}"
 
 

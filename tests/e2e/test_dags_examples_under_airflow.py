@@ -10,7 +10,7 @@ from tests.e2e.airflow_deployment import AirflowDeployment, secrets_shown
 from tests.support import PASSWORD
 
 ROTATION = "kibo_ticket_rotation"
-PIPELINE = "kibo_per_tenant_pipeline"
+PIPELINE = "kibo_per_account_pipeline"
 TENANT_ORDERS = "kibo_tenant_orders"
 
 
@@ -67,7 +67,7 @@ def test_rotation_with_full_credential_rotation_logs_in_and_logs_out_the_earlier
     assert emulator.counters()["refresh"] == 1, "1002's earlier ticket was removed, so it is switched again"
 
 
-def test_per_tenant_pipeline_isolates_the_inaccessible_account(
+def test_per_account_pipeline_isolates_the_inaccessible_account(
     airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection, tmp_path: Path
 ):
     conn_id = kibo_connection()
@@ -82,11 +82,11 @@ def test_per_tenant_pipeline_isolates_the_inaccessible_account(
     final = airflow.wait_for_run(PIPELINE, run_id)
     by_task = airflow.task_states(PIPELINE, run_id)
     assert final == "success", by_task
-    assert by_task.pop("tenant.switch[2]") == "failed"
-    assert by_task.pop("tenant.wait[2]") == "upstream_failed"
-    assert by_task.pop("tenant.fetch[2]") == "upstream_failed"
+    assert by_task.pop("account.switch[2]") == "failed"
+    assert by_task.pop("account.wait[2]") == "upstream_failed"
+    assert by_task.pop("account.fetch[2]") == "upstream_failed"
     assert set(by_task.values()) == {"success"}
-    log = airflow.task_log(PIPELINE, run_id, "tenant.switch", map_index=2)
+    log = airflow.task_log(PIPELINE, run_id, "account.switch", map_index=2)
     assert "No access to Kibo developer account 1999" in log and "1001, 1002, 1003" in log
     summary = airflow.xcom_value(PIPELINE, run_id, "summarise")
     assert summary["failed"] == [1999]

@@ -16,7 +16,7 @@ class ReadListingStore(VariableTicketStore):
     """The metadata DB's Variable store, listing the Variables it reads."""
 
     def __init__(self, conn_id: str) -> None:
-        super().__init__(conn_id, in_task=False)
+        super().__init__(conn_id, supervised=False)
         self.reads: list[str] = []
 
     def _get(self, key: str):

@@ -148,7 +148,7 @@ def test_run_gives_up_after_one_forced_refresh(make_hook, kibo_emulator):
 
 @pytest.mark.parametrize(("account", "expected"), [(1001, 7), (1002, 3), (1003, 0)])
 def test_paginate_yields_every_item_of_the_account(make_hook, kibo_emulator, account, expected):
-    items = list(make_hook().paginate(APPS, page_size=3, developer_account_id=account))
+    items = list(make_hook(developer_account_id=account).paginate(APPS, page_size=3))
 
     assert len(items) == expected
     assert len({item["applicationId"] for item in items}) == expected
@@ -156,7 +156,7 @@ def test_paginate_yields_every_item_of_the_account(make_hook, kibo_emulator, acc
 
 
 def test_get_conn_session_signs_requests_and_resolves_endpoints(make_hook, kibo_emulator):
-    session = make_hook().get_conn(1002)
+    session = make_hook(developer_account_id=1002).get_conn()
 
     page = session.get(APPS).json()
 

@@ -13,10 +13,10 @@ import pytest
 import requests
 
 from airflow_provider_kibo.errors import KiboAccountAccessError, KiboAuthError, KiboConfigError
-from airflow_provider_kibo.identity import KiboIdentity
 from airflow_provider_kibo.stores import LATEST_SLOT, MemoryTicketStore
 from airflow_provider_kibo.testing import KiboEmulator
-from airflow_provider_kibo.ticket import KiboTicket
+from airflow_provider_kibo.tickets.identity import KiboIdentity
+from airflow_provider_kibo.tickets.values import KiboDeveloperTicket
 from tests.support import (
     EMAIL,
     OTHER_EMAIL,
@@ -51,14 +51,14 @@ def refresh_token_works(emulator, refresh_token):
 
 def test_login_change_logs_in_once_as_the_new_user_and_logs_out_the_old_one(
         monkeypatch, kibo_emulator, make_hook, conn_id, store, caplog):
-    old = make_hook().get_ticket(1001)
-    make_hook().get_ticket(1002)
+    old = make_hook(developer_account_id=1001).get_ticket()
+    make_hook(developer_account_id=1002).get_ticket()
     changed_at = len(kibo_emulator.calls())
 
     connect(monkeypatch, conn_id, kibo_emulator, login=OTHER_EMAIL, password=OTHER_PASSWORD)
     with caplog.at_level(logging.INFO):
-        new = make_hook().get_ticket(2001)
-        again = make_hook().get_ticket(2001)
+        new = make_hook(developer_account_id=2001).get_ticket()
+        again = make_hook(developer_account_id=2001).get_ticket()
 
     assert kibo_emulator.counters() == {"create": 2, "refresh": 1, "delete": 1, "apppackages": 0,
                                         **TENANT_ROUTES_UNUSED}
@@ -79,12 +79,12 @@ def test_login_change_logs_in_once_as_the_new_user_and_logs_out_the_old_one(
 
 def test_account_of_the_old_user_fails_for_the_new_one_listing_the_new_users_accounts(
         monkeypatch, kibo_emulator, make_hook, conn_id):
-    make_hook().get_ticket(1001)
+    make_hook(developer_account_id=1001).get_ticket()
     connect(monkeypatch, conn_id, kibo_emulator, login=OTHER_EMAIL, password=OTHER_PASSWORD)
     changed_at = len(kibo_emulator.calls())
 
     with pytest.raises(KiboAccountAccessError) as raised:
-        make_hook().get_ticket(1001)
+        make_hook(developer_account_id=1001).get_ticket()
 
     assert raised.value.available_account_ids == (2001,)
     assert calls_by(kibo_emulator, EMAIL, since=changed_at) == ["delete"]
@@ -92,11 +92,11 @@ def test_account_of_the_old_user_fails_for_the_new_one_listing_the_new_users_acc
 
 def test_host_change_logs_in_at_the_new_host_and_logs_out_at_the_old_one(
         monkeypatch, kibo_emulator, make_hook, conn_id, store):
-    old = make_hook().get_ticket(1001)
+    old = make_hook(developer_account_id=1001).get_ticket()
     with KiboEmulator(TWO_USERS) as new_host:
         connect(monkeypatch, conn_id, new_host)
 
-        new = make_hook(clock=new_host.clock.now).get_ticket(1001)
+        new = make_hook(clock=new_host.clock.now, developer_account_id=1001).get_ticket()
 
         assert new_host.counters() == {"create": 1, "refresh": 0, "delete": 0, "apppackages": 0, **TENANT_ROUTES_UNUSED}
         assert all(call["user"] == EMAIL for call in new_host.calls())
@@ -107,11 +107,11 @@ def test_host_change_logs_in_at_the_new_host_and_logs_out_at_the_old_one(
 
 
 def test_password_change_keeps_the_stored_tickets_of_the_same_user(monkeypatch, kibo_emulator, make_hook, conn_id):
-    old = make_hook().get_ticket(1001)
+    old = make_hook(developer_account_id=1001).get_ticket()
 
     connect(monkeypatch, conn_id, kibo_emulator, login=EMAIL.upper(), password="a-new-password")
-    reused = make_hook().get_ticket(1001)
-    switched = make_hook().get_ticket(1002)
+    reused = make_hook(developer_account_id=1001).get_ticket()
+    switched = make_hook(developer_account_id=1002).get_ticket()
 
     assert reused.access_token == old.access_token
     assert switched.refresh_token == old.refresh_token
@@ -121,7 +121,7 @@ def test_password_change_keeps_the_stored_tickets_of_the_same_user(monkeypatch, 
 
 def test_seed_refresh_token_of_a_new_user_wins_over_the_old_users_tickets(
         monkeypatch, kibo_emulator, make_hook, conn_id, store):
-    old = make_hook().get_ticket(1001)
+    old = make_hook(developer_account_id=1001).get_ticket()
     seed = requests.post(f"{kibo_emulator.base_url}/api/platform/developer/authtickets",
                          json={"emailAddress": OTHER_EMAIL, "password": OTHER_PASSWORD}, timeout=5).json()
     changed_at = len(kibo_emulator.calls())
@@ -139,7 +139,7 @@ def test_seed_refresh_token_of_a_new_user_wins_over_the_old_users_tickets(
 
 def test_seed_ticket_of_a_new_user_is_used_from_the_next_call_without_calling_kibo(
         monkeypatch, kibo_emulator, make_hook, conn_id):
-    make_hook().get_ticket(1001)
+    make_hook(developer_account_id=1001).get_ticket()
     seed = requests.post(f"{kibo_emulator.base_url}/api/platform/developer/authtickets",
                          json={"emailAddress": OTHER_EMAIL, "password": OTHER_PASSWORD}, timeout=5).json()
     changed_at = len(kibo_emulator.calls())
@@ -170,7 +170,7 @@ def test_revoke_all_tickets_logs_out_every_stored_ticket_and_empties_the_store(
         kibo_emulator, make_hook, store, rotate):
     kibo_emulator.rotate_refresh_tokens = rotate
     hook = make_hook()
-    tickets = [hook.get_ticket(account) for account in (1001, 1002, 1003)]
+    tickets = [hook.for_account(account).get_ticket() for account in (1001, 1002, 1003)]
     refresh_tokens = {t.refresh_token for t in tickets}
 
     make_hook().revoke_all_tickets()
@@ -178,15 +178,15 @@ def test_revoke_all_tickets_logs_out_every_stored_ticket_and_empties_the_store(
     assert kibo_emulator.counters()["delete"] == len(refresh_tokens) == (3 if rotate else 1)
     assert not any(refresh_token_works(kibo_emulator, token) for token in refresh_tokens)
     assert all(store.read(slot) is None for slot in (LATEST_SLOT, "1001", "1002", "1003"))
-    make_hook().get_ticket(1002)
+    make_hook(developer_account_id=1002).get_ticket()
     assert kibo_emulator.counters()["create"] == 2
 
 
 def test_force_login_logs_in_with_the_password_and_logs_out_every_earlier_ticket(kibo_emulator, make_hook, store):
-    earlier = [make_hook().get_ticket(account) for account in (1001, 1002)]
+    earlier = [make_hook(developer_account_id=account).get_ticket() for account in (1001, 1002)]
     logged_in_at = len(kibo_emulator.calls())
 
-    ticket = make_hook().force_login(1001)
+    ticket = make_hook(developer_account_id=1001).force_login()
 
     assert [c["route"] for c in kibo_emulator.calls()[logged_in_at:]] == ["create", "delete"]
     assert ticket.refresh_token != earlier[0].refresh_token
@@ -198,7 +198,7 @@ def test_force_login_logs_in_with_the_password_and_logs_out_every_earlier_ticket
 
 def test_force_login_with_a_wrong_password_keeps_the_earlier_tickets(
         monkeypatch, kibo_emulator, make_hook, conn_id, store):
-    earlier = make_hook().get_ticket(1001)
+    earlier = make_hook(developer_account_id=1001).get_ticket()
     connect(monkeypatch, conn_id, kibo_emulator, password="not-the-password")
 
     with pytest.raises(KiboAuthError):
@@ -223,13 +223,13 @@ def test_ticket_stored_without_identity_is_replaced_with_one_warning(kibo_emulat
     document = requests.post(f"{kibo_emulator.base_url}/api/platform/developer/authtickets",
                              params={"developerAccountId": 1001},
                              json={"emailAddress": EMAIL, "password": PASSWORD}, timeout=5).json()
-    unbound = KiboTicket.from_api(document)
+    unbound = KiboDeveloperTicket.from_api(document)
     for slot in ("1001", LATEST_SLOT):
         store.write(slot, unbound)
     kibo_emulator.reset_counters()
 
     with caplog.at_level(logging.WARNING):
-        ticket = make_hook().get_ticket(1001)
+        ticket = make_hook(developer_account_id=1001).get_ticket()
 
     assert ticket.access_token != unbound.access_token
     assert kibo_emulator.counters() == {"create": 1, "refresh": 0, "delete": 0, "apppackages": 0,
@@ -242,13 +242,13 @@ def test_ticket_stored_without_identity_is_replaced_with_one_warning(kibo_emulat
 
 
 def test_stored_json_says_whom_the_ticket_was_issued_to_without_secrets(kibo_emulator, make_hook, store):
-    ticket = make_hook().get_ticket(1001)
+    ticket = make_hook(developer_account_id=1001).get_ticket()
 
     stored = ticket.to_stored()
 
     assert next(iter(stored)) == "issuedTo"
     assert stored["issuedTo"] == {"baseUrl": kibo_emulator.base_url, "login": EMAIL}
-    assert KiboTicket.from_stored(json.loads(json.dumps(stored))) == ticket
+    assert KiboDeveloperTicket.from_stored(json.loads(json.dumps(stored))) == ticket
     assert ticket.summary()["issued_to"] == f"{EMAIL} at {kibo_emulator.base_url}"
     assert ticket.access_token not in repr(ticket)
 
@@ -256,9 +256,9 @@ def test_stored_json_says_whom_the_ticket_was_issued_to_without_secrets(kibo_emu
 def test_write_back_store_prefers_the_identitys_ticket_over_a_longer_lived_foreign_one(kibo_emulator, make_hook):
     from airflow_provider_kibo.connection_store import WriteBackStore
 
-    current = make_hook().get_ticket(1001)
+    current = make_hook(developer_account_id=1001).get_ticket()
     kibo_emulator.clock.advance(600)
-    foreign = make_hook().refresh_ticket(1001).issued(KiboIdentity.of("https://home.mozu.com", EMAIL))
+    foreign = make_hook(developer_account_id=1001).refresh_ticket().issued(KiboIdentity.of("https://home.mozu.com", EMAIL))
     connection, variables = MemoryTicketStore(), MemoryTicketStore()
     connection.write("1001", foreign)
     variables.write("1001", current)
@@ -285,3 +285,19 @@ def test_refresh_token_only_connection_has_an_identity_without_the_token():
     assert "secret-refresh-token" not in str(identity)
     assert identity == KiboIdentity.of_refresh_token("https://home.mozu.com/api", "secret-refresh-token")
     assert identity != KiboIdentity.of_refresh_token("https://home.mozu.com", "another-refresh-token")
+
+
+def test_logging_out_at_a_previous_host_that_does_not_answer_is_one_short_attempt(
+        monkeypatch, kibo_emulator, make_hook, conn_id, sleeps, caplog):
+    make_hook(developer_account_id=1001).get_ticket()
+    kibo_emulator.inject("delete", "drop", times=4)
+    with KiboEmulator(TWO_USERS) as new_host:
+        connect(monkeypatch, conn_id, new_host)
+
+        with caplog.at_level(logging.WARNING):
+            new = make_hook(clock=new_host.clock.now, developer_account_id=1001).get_ticket()
+
+        assert new.issued_to == KiboIdentity.of(new_host.base_url, EMAIL)
+    assert kibo_emulator.status_counts()["delete"] == {0: 1}, "one attempt, dropped"
+    assert sleeps == [], "no backoff before going on"
+    assert "Could not log out a Kibo ticket issued to developer@example.com" in caplog.text

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from airflow_provider_kibo.errors import KiboAccountAccessError, KiboAuthError
-from airflow_provider_kibo.hooks.developer import ADVISORY_REFRESH_HEADSTART
 from airflow_provider_kibo.stores import LATEST_SLOT
+from airflow_provider_kibo.tickets.manager import ADVISORY_REFRESH_HEADSTART
 from tests.support import EMAIL, PASSWORD, TENANT_ROUTES_UNUSED, set_connection
 
 LIFETIME = 3600
@@ -112,7 +112,7 @@ def test_switching_accounts_uses_one_login_then_refreshes(make_hook, kibo_emulat
     kibo_emulator.rotate_refresh_tokens = rotate
     hook = make_hook()
 
-    tickets = {account: hook.get_ticket(account) for account in (1001, 1002, 1003, 1002)}
+    tickets = {account: hook.for_account(account).get_ticket() for account in (1001, 1002, 1003, 1002)}
 
     assert kibo_emulator.counters()["create"] == 1
     assert kibo_emulator.counters()["refresh"] == 2
@@ -124,11 +124,11 @@ def test_switching_accounts_uses_one_login_then_refreshes(make_hook, kibo_emulat
 def test_rotated_refresh_token_of_another_account_is_not_reused(make_hook, kibo_emulator, store):
     kibo_emulator.rotate_refresh_tokens = True
     hook = make_hook()
-    hook.get_ticket(1001)
-    hook.get_ticket(1002)  # rotates the refresh token 1001's ticket holds
+    hook.for_account(1001).get_ticket()
+    hook.for_account(1002).get_ticket()  # rotates the refresh token 1001's ticket holds
     kibo_emulator.clock.advance(LIFETIME)
 
-    ticket = make_hook().get_ticket(1001)
+    ticket = make_hook(developer_account_id=1001).get_ticket()
 
     assert ticket.account_id == 1001
     assert kibo_emulator.counters()["create"] == 1, "the freshest refresh token serves every account"
@@ -152,7 +152,7 @@ def test_inaccessible_account_is_a_typed_error_listing_the_users_accounts(make_h
     good = make_hook().get_ticket()
 
     with pytest.raises(KiboAccountAccessError) as raised:
-        make_hook().get_ticket(1999)
+        make_hook(developer_account_id=1999).get_ticket()
 
     assert raised.value.account_id == 1999
     assert set(raised.value.available_account_ids) == {1001, 1002, 1003}
@@ -190,7 +190,7 @@ def test_seed_ticket_without_password_is_refreshed_and_used(monkeypatch, kibo_em
     kibo_emulator.reset_counters()
 
     ticket = make_hook().get_ticket()
-    seeded_account = make_hook().get_ticket(1002)
+    seeded_account = make_hook(developer_account_id=1002).get_ticket()
 
     assert ticket.account_id == 1001
     assert seeded_account.access_token == seed["accessToken"]
@@ -253,3 +253,18 @@ def test_test_connection_reports_a_refusal(monkeypatch, kibo_emulator, make_hook
 
     assert not ok
     assert "INVALID_CREDENTIALS" in message
+
+
+def test_an_account_kibo_refuses_with_401_unauthorized_fails_at_once(make_hook, kibo_emulator, sleeps):
+    """Kibo may answer a switch to an account the user lacks with 401, as it answers a refused refresh
+    token: the error code and message tell them apart, so no wait for another machine, no login."""
+    kibo_emulator.no_access_status = 401
+    make_hook().get_ticket()
+    kibo_emulator.reset_counters()
+
+    with pytest.raises(KiboAccountAccessError) as raised:
+        make_hook(developer_account_id=1999).get_ticket()
+
+    assert raised.value.status_code == 401 and raised.value.error_code == "UNAUTHORIZED"
+    assert {route: n for route, n in kibo_emulator.counters().items() if n} == {"refresh": 1}
+    assert sleeps == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_kibo.hooks.base import OTHER_MACHINE_GRACE, OTHER_MACHINE_POLL
 from airflow_provider_kibo.stores import LATEST_SLOT, MemoryTicketStore
+from airflow_provider_kibo.tickets.manager import OTHER_MACHINE_GRACE, OTHER_MACHINE_POLL
 
 LIFETIME = 3600
 SLOTS = ("1001", LATEST_SLOT)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 
-from airflow_provider_kibo.errors import KiboAuthError, KiboConfigError, KiboTenantAccessError
+from airflow_provider_kibo.errors import KiboApiError, KiboAuthError, KiboConfigError, KiboTenantAccessError
 from airflow_provider_kibo.hooks.tenant import KiboTenantHook
-from airflow_provider_kibo.identity import KiboIdentity
 from airflow_provider_kibo.stores import LATEST_SLOT
 from airflow_provider_kibo.testing import KiboEmulator
+from airflow_provider_kibo.tickets.values import KiboTenantTicket
+from airflow_provider_kibo.tickets.identity import KiboIdentity
 from tests.support import EMAIL, FAST_RETRIES, OTHER_EMAIL, OTHER_PASSWORD, PASSWORD, TWO_USERS, set_connection
 
 LIFETIME = 3600
@@ -67,13 +69,13 @@ def test_first_call_logs_in_once_and_switching_tenants_refreshes(make_tenant_hoo
 
 
 def test_tenant_and_developer_tickets_live_side_by_side(make_tenant_hook, make_hook, kibo_emulator, store):
-    developer = make_hook().get_ticket(1001)
+    developer = make_hook(developer_account_id=1001).get_ticket()
     tenant = make_tenant_hook().get_ticket()
 
     assert used(kibo_emulator) == {"create": 1, "tenant_create": 1}
     assert store.read(LATEST_SLOT) == developer
     assert store.read("tenant_latest") == tenant
-    assert make_hook().get_ticket(1001).access_token == developer.access_token
+    assert make_hook(developer_account_id=1001).get_ticket().access_token == developer.access_token
 
 
 def test_ticket_inside_the_margin_is_refreshed_with_rotating_tokens(make_tenant_hook, kibo_emulator):
@@ -209,3 +211,63 @@ def test_tenant_hook_logs_and_shows_no_secret(make_tenant_hook, caplog):
 def test_tenant_id_is_required_and_checked():
     with pytest.raises(KiboConfigError, match="'tenant_id': must be a positive integer tenant id, not None"):
         KiboTenantHook("kibo_developer_default")
+
+
+def test_a_write_is_sent_once_whatever_5xx_follows(make_tenant_hook, kibo_emulator):
+    kibo_emulator.inject("order_create", "server_error", times=4, status=503)
+
+    with pytest.raises(KiboApiError) as raised:
+        make_tenant_hook().run("POST", ORDERS, json={})
+
+    assert raised.value.status_code == 503
+    assert kibo_emulator.counters()["order_create"] == 1
+
+
+def test_a_write_that_timed_out_is_not_sent_again(monkeypatch, make_tenant_hook, kibo_emulator, conn_id):
+    set_connection(monkeypatch, conn_id, host=kibo_emulator.base_url, login=EMAIL, password=PASSWORD,
+                   extra={"request_timeout_seconds": 0.5})
+    hook = make_tenant_hook(100003)
+    hook.get_ticket()
+    kibo_emulator.inject("order_create", "stall", seconds=1, times=4)  # Kibo places it, late
+
+    with pytest.raises(KiboApiError, match="ReadTimeout"):
+        hook.run("POST", ORDERS, json={})
+
+    deadline = time.monotonic() + 5
+    while not kibo_emulator.status_counts()["order_create"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the emulator places the order when its stall ends
+    assert kibo_emulator.status_counts()["order_create"] == {201: 1}
+    assert len(list(hook.paginate(ORDERS))) == 1, "one order placed, not four"
+
+
+def test_a_write_is_retried_after_a_429_or_when_its_caller_says_it_is_idempotent(
+        make_tenant_hook, kibo_emulator, sleeps):
+    hook = make_tenant_hook(100003)
+    kibo_emulator.inject("order_create", "rate_limit", retry_after=1)
+    first = hook.run("POST", ORDERS, json={})
+    kibo_emulator.inject("order_create", "server_error", times=2, status=502)
+    second = hook.run("POST", ORDERS, json={}, idempotent=True)
+
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert kibo_emulator.status_counts()["order_create"] == {429: 1, 502: 2, 201: 2}
+    assert 1.0 in sleeps
+    assert [o["orderNumber"] for o in hook.paginate(ORDERS)] == [1, 2]
+
+
+def test_a_later_ticket_naming_another_host_moves_the_calls_there(make_tenant_hook, kibo_emulator, store):
+    hook = make_tenant_hook()
+    assert len(list(hook.paginate(ORDERS, page_size=50))) == 45
+    with KiboEmulator(TWO_USERS) as moved:
+        for emulator in (kibo_emulator, moved):
+            emulator.clock.advance(LIFETIME - 60)  # the hook's ticket is due, and another machine renewed it
+        document = requests.post(f"{moved.base_url}/api/platform/adminuser/authtickets/tenants",
+                                 params={"tenantId": 100001}, json={"emailAddress": EMAIL, "password": PASSWORD},
+                                 timeout=5).json()
+        store.write("tenant_100001", KiboTenantTicket.from_api(document).issued(hook.identity))
+
+        orders = list(hook.paginate(ORDERS, page_size=50))
+
+        assert len(orders) == 45
+        assert moved.counters()["orders"] == 1
+        assert hook.get_conn().base_url == moved.tenant_url(100001)
+    assert kibo_emulator.counters()["orders"] == 1, "only the first listing went to the first host"

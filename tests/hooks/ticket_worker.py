@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -24,7 +24,7 @@ def emulator_clock(base_url: str):
 
     def now() -> datetime:
         offset = session.get(f"{base_url}/_emulator/clock", timeout=5).json()["offset_seconds"]
-        return datetime.now(timezone.utc) + timedelta(seconds=offset)
+        return datetime.now(UTC) + timedelta(seconds=offset)
 
     return now
 
@@ -41,7 +41,7 @@ def main() -> None:
     for call in range(int(calls)):
         account = int(accounts[call % len(accounts)])
         try:
-            page = hook.run("GET", "/platform/appdev/apppackages/collection", developer_account_id=account)
+            page = hook.for_account(account).run("GET", "/platform/appdev/apppackages/collection")
             ok += page.json()["totalCount"] >= 0
         except Exception as err:  # every failure is reported, none hidden
             failures.append(f"{type(err).__name__}: {err}")

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -118,7 +118,7 @@ def test_create_dates_are_utc_millis_with_z_and_follow_configured_lifetimes(make
     emu = make_emulator(access_token_lifetime=timedelta(minutes=10), refresh_token_lifetime=7200)
     ticket = login(emu)
     created = parse_date(ticket["createdOn"])
-    assert abs(created - datetime.now(timezone.utc)) < timedelta(seconds=5)
+    assert abs(created - datetime.now(UTC)) < timedelta(seconds=5)
     assert parse_date(ticket["accessTokenExpiration"]) - created == timedelta(minutes=10)
     assert parse_date(ticket["refreshTokenExpiration"]) - created == timedelta(hours=2)
 
@@ -507,7 +507,7 @@ def test_counters_count_requests_received_per_route_including_faulted_ones(kibo_
     assert kibo_emulator.status_counts() == {"create": {429: 1, 200: 1}, "refresh": {200: 1},
                                              "delete": {200: 1}, "apppackages": {200: 1, 401: 1},
                                              "tenant_create": {}, "tenant_refresh": {}, "tenant_delete": {},
-                                             "orders": {}}
+                                             "orders": {}, "order_create": {}}
 
 
 def test_reset_counters_zeroes_counters_and_status_counts(kibo_emulator: KiboEmulator) -> None:
@@ -517,7 +517,7 @@ def test_reset_counters_zeroes_counters_and_status_counts(kibo_emulator: KiboEmu
                                         **TENANT_ROUTES_UNUSED}
     assert kibo_emulator.status_counts() == {"create": {}, "refresh": {}, "delete": {}, "apppackages": {},
                                              "tenant_create": {}, "tenant_refresh": {}, "tenant_delete": {},
-                                             "orders": {}}
+                                             "orders": {}, "order_create": {}}
 
 
 def test_calls_name_the_user_whose_password_or_token_each_request_carried(make_emulator) -> None:

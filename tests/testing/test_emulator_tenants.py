@@ -6,7 +6,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -389,14 +389,14 @@ def all_orders(emu: KiboEmulator, tenant: int, token: str, **params: Any) -> lis
 
 
 def midnight_before(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def emulator_and_its_day(make_emulator: Callable[..., KiboEmulator]) -> tuple[KiboEmulator, datetime]:
     """A new emulator and midnight UTC of the day it was created."""
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     emulator = make_emulator()
-    if midnight_before(before) != midnight_before(datetime.now(timezone.utc)):
+    if midnight_before(before) != midnight_before(datetime.now(UTC)):
         pytest.skip("the emulator was created across midnight UTC")
     return emulator, midnight_before(before)
 
@@ -610,9 +610,9 @@ def test_orders_drop_fault_resets_the_connection(kibo_emulator: KiboEmulator) ->
 def test_orders_need_the_tenant_prefix_and_get(kibo_emulator: KiboEmulator) -> None:
     assert_kibo_error(requests.get(kibo_emulator.base_url + ORDERS, timeout=5), 404, "ITEM_NOT_FOUND")
     assert_kibo_error(requests.get(kibo_emulator.base_url + "/_tenant/x" + ORDERS, timeout=5), 404, "ITEM_NOT_FOUND")
-    response = requests.post(kibo_emulator.tenant_url(ACME) + ORDERS, timeout=5)
+    response = requests.put(kibo_emulator.tenant_url(ACME) + ORDERS, timeout=5)
     assert_kibo_error(response, 405, "METHOD_NOT_ALLOWED")
-    assert response.headers["Allow"] == "GET"
+    assert response.headers["Allow"] == "GET, POST"
     assert kibo_emulator.counters()["orders"] == 0
 
 
@@ -624,3 +624,31 @@ def test_users_may_share_a_tenant_described_identically_and_only_so() -> None:
     renamed = EmulatorTenant(9, "Renamed", [EmulatorSite(91, "Web")], order_count=2)
     with pytest.raises(ValueError, match="tenant 9 is described differently"):
         KiboEmulator([EmulatorUser("a@example.com", "pw", ACCOUNTS, tenants=[renamed]), other])
+
+
+def test_an_order_placed_now_is_numbered_after_the_last_and_listed_by_its_update_date(
+        kibo_emulator: KiboEmulator) -> None:
+    token = tenant_login(kibo_emulator, GLOBEX)["accessToken"]
+    headers = {"Authorization": f"Bearer {token}", "x-vol-tenant": str(GLOBEX), "x-vol-site": "100021"}
+
+    placed = requests.post(kibo_emulator.tenant_url(GLOBEX) + ORDERS, json={}, headers=headers, timeout=5)
+
+    assert placed.status_code == 201
+    order = placed.json()
+    assert (order["orderNumber"], order["status"], order["siteId"]) == (13, "Pending", 100021)
+    assert parse_date(order["auditInfo"]["updateDate"]) <= kibo_emulator.clock.now()
+    assert all_orders(kibo_emulator, GLOBEX, token)[-1] == order
+    assert kibo_emulator.counters()["order_create"] == 1
+
+
+@pytest.mark.parametrize(("token", "tenant_header", "status"), [(None, "same", 401), ("ok", None, 400)])
+def test_placing_an_order_needs_the_tenants_token_and_header(
+        kibo_emulator: KiboEmulator, token: Any, tenant_header: Any, status: int) -> None:
+    headers = {} if tenant_header is None else {"x-vol-tenant": str(ACME)}
+    if token:
+        headers["Authorization"] = f"Bearer {tenant_login(kibo_emulator, ACME)['accessToken']}"
+
+    response = requests.post(kibo_emulator.tenant_url(ACME) + ORDERS, json={}, headers=headers, timeout=5)
+
+    assert response.status_code == status
+    assert len(all_orders(kibo_emulator, ACME, tenant_login(kibo_emulator, ACME)["accessToken"])) == 45

@@ -8,7 +8,7 @@ from datetime import timedelta
 from airflow.sdk import DAG, task
 
 from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+from airflow_provider_kibo.sensors.tickets import KiboTicketSensor
 
 CONN = "{{ params.conn_id }}"
 
@@ -21,7 +21,7 @@ with DAG("kibo_e2e_deferral", schedule=None, params={"conn_id": "kibo"}):
     @task
     def late_switch(params=None):
         time.sleep(8)
-        return KiboDeveloperHook(params["conn_id"]).refresh_ticket(1003).summary()
+        return KiboDeveloperHook(params["conn_id"], 1003).refresh_ticket().summary()
 
     late_switch()
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+from airflow_provider_kibo.sensors.tickets import KiboTicketSensor
 
 with DAG("kibo_e2e_sensor_timeout", schedule=None, params={"conn_id": "kibo"}) as dag:
     # Nothing ever stores a ticket for account 1002 in this DAG, so every sensor runs into its timeout.

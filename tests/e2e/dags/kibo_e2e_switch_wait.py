@@ -5,8 +5,8 @@ from __future__ import annotations
 from airflow.sdk import DAG, task
 
 from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
-from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
+from airflow_provider_kibo.sensors.tickets import KiboTicketSensor
 
 CONN = "{{ params.conn_id }}"
 

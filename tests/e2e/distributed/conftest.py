@@ -24,22 +24,22 @@ _HERE = Path(__file__).resolve().parent
 WORKERS = CeleryWorkers(count=3, concurrency=4)
 
 
-def tenant_user(first_account: int) -> EmulatorUser:
+def many_accounts_user(first_account: int) -> EmulatorUser:
     """
     A user with 20 developer accounts, ``first_account + 1`` to ``first_account + 20``.
 
     :param first_account: the account ids start after this number
     """
     return EmulatorUser(
-        email=f"tenants-{first_account}@example.com",
-        password=f"tenants-{first_account}-password",
-        accounts=[EmulatorAccount(first_account + i, f"Tenant {first_account + i}", app_count=i % 8)
+        email=f"accounts-{first_account}@example.com",
+        password=f"accounts-{first_account}-password",
+        accounts=[EmulatorAccount(first_account + i, f"Account {first_account + i}", app_count=i % 8)
                   for i in range(1, 21)],
     )
 
 
 #: Users of the workloads that run at the same time: their accounts tell their calls apart.
-TENANT_USERS = (tenant_user(3000), tenant_user(4000))
+MANY_ACCOUNTS_USERS = (many_accounts_user(3000), many_accounts_user(4000))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="package")
 def emulator() -> Iterator[KiboEmulator]:
-    with KiboEmulator([*DEMO_USERS, *TENANT_USERS]) as emulator:
+    with KiboEmulator([*DEMO_USERS, *MANY_ACCOUNTS_USERS]) as emulator:
         yield emulator
 
 
@@ -72,10 +72,10 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowDeploym
 
 
 @pytest.fixture(scope="module")
-def tenant_connection(airflow: AirflowDeployment, tally: KiboTally) -> Callable[..., str]:
-    """Create a Connection for a tenant user, through the tally, in the metadata DB; returns its id."""
+def many_accounts_connection(airflow: AirflowDeployment, tally: KiboTally) -> Callable[..., str]:
+    """Create a Connection for a user with many accounts, through the tally, in the metadata DB; returns its id."""
 
-    def create(user: EmulatorUser = TENANT_USERS[0], **extra: Any) -> str:
+    def create(user: EmulatorUser = MANY_ACCOUNTS_USERS[0], **extra: Any) -> str:
         conn_id = f"kibo_{uuid.uuid4().hex[:8]}"
         airflow.create_connection(conn_id, "kibo_developer", host=tally.base_url, login=user.email,
                                   password=user.password, extra={"developer_account_id": user.accounts[0].id, **extra})

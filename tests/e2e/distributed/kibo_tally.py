@@ -109,7 +109,7 @@ class KiboTally:
 
             do_GET = do_POST = do_PUT = do_DELETE = _forward
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: object) -> None:
                 """Quiet: nothing about requests on the test's output."""
 
         return Forward

@@ -23,10 +23,10 @@ import requests
 
 from airflow_provider_kibo.testing import EmulatorUser, KiboEmulator
 from tests.e2e.airflow_deployment import AirflowDeployment, secrets_shown
-from tests.e2e.distributed.conftest import TENANT_USERS, WORKERS
+from tests.e2e.distributed.conftest import MANY_ACCOUNTS_USERS, WORKERS
 from tests.e2e.distributed.kibo_tally import AuthCall, KiboTally
 
-PIPELINE = "kibo_per_tenant_pipeline"
+PIPELINE = "kibo_per_account_pipeline"
 STORM = "kibo_e2e_storm"
 HEADSTART = 120
 """The hook's advisory window before the refresh margin (``ADVISORY_REFRESH_HEADSTART``), seconds."""
@@ -48,7 +48,7 @@ def fresh_for(lifetime: int, margin: int) -> int:
     return lifetime - margin - HEADSTART
 
 
-def tenants(user: EmulatorUser) -> list[int]:
+def account_ids(user: EmulatorUser) -> list[int]:
     return [account.id for account in user.accounts]
 
 
@@ -138,12 +138,12 @@ def works(emulator: KiboEmulator, ticket: dict[str, Any]) -> int:
     return int(answer.json()["totalCount"])
 
 
-# -- workloads 1 and 2: the per-tenant pipeline over 20 accounts, Variables and Connection stores ---
+# -- workloads 1 and 2: the per-account pipeline over 20 accounts, Variables and Connection stores ---
 
 
 @pytest.fixture(scope="module")
 def pipelines(
-    airflow: AirflowDeployment, emulator: KiboEmulator, tally: KiboTally, tenant_connection: Callable[..., str],
+    airflow: AirflowDeployment, emulator: KiboEmulator, tally: KiboTally, many_accounts_connection: Callable[..., str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, dict[str, Any]]]:
     """
@@ -157,13 +157,13 @@ def pipelines(
     airflow.create_connection("airflow_api", "http", host=airflow.api_url, login=airflow.admin_username,
                               password=airflow.admin_password)
     stores = {
-        "variables": tenant_connection(TENANT_USERS[0], refresh_margin_seconds=PIPELINE_MARGIN),
-        "connection": tenant_connection(TENANT_USERS[1], refresh_margin_seconds=PIPELINE_MARGIN,
+        "variables": many_accounts_connection(MANY_ACCOUNTS_USERS[0], refresh_margin_seconds=PIPELINE_MARGIN),
+        "connection": many_accounts_connection(MANY_ACCOUNTS_USERS[1], refresh_margin_seconds=PIPELINE_MARGIN,
                                         airflow_api_conn_id="airflow_api", request_timeout_seconds=45),
     }
-    users = dict(zip(stores, TENANT_USERS))
-    accounts = {"variables": tenants(users["variables"]),
-                "connection": tenants(users["connection"])[:CONNECTION_STORE_ACCOUNTS]}
+    users = dict(zip(stores, MANY_ACCOUNTS_USERS))
+    accounts = {"variables": account_ids(users["variables"]),
+                "connection": account_ids(users["connection"])[:CONNECTION_STORE_ACCOUNTS]}
     airflow.wait_for_dag(PIPELINE)
     fresh = fresh_for(PIPELINE_LIFETIME, PIPELINE_MARGIN)
     began = time.time()
@@ -189,7 +189,7 @@ def pipelines(
 
 @pytest.mark.timeout(1500)
 @pytest.mark.parametrize("store", ["variables", "connection"])
-def test_per_tenant_pipeline_over_20_accounts_on_three_workers(
+def test_per_account_pipeline_over_20_accounts_on_three_workers(
     airflow: AirflowDeployment, pipelines: dict[str, dict[str, Any]], store: str, report
 ):
     done = pipelines[store]
@@ -199,8 +199,8 @@ def test_per_tenant_pipeline_over_20_accounts_on_three_workers(
 
     for run_id in done["runs"]:
         assert failed_tasks(airflow, PIPELINE, run_id) == {}
-    assert machines(airflow, PIPELINE, done["runs"][1], "tenant.switch") == set(WORKERS.names)
-    per_account = machines_per_item(airflow, PIPELINE, done["runs"][1], "tenant")
+    assert machines(airflow, PIPELINE, done["runs"][1], "account.switch") == set(WORKERS.names)
+    per_account = machines_per_item(airflow, PIPELINE, done["runs"][1], "account")
     assert len(per_account) == len(accounts)
     assert all(m == set(WORKERS.names) for m in per_account.values()), "switch, wait, fetch: three machines"
     summary = airflow.xcom_value(PIPELINE, done["runs"][1], "summarise")
@@ -247,13 +247,13 @@ def storm(airflow: AirflowDeployment, conn_id: str, accounts: list[int], loop_se
 
 @pytest.mark.timeout(900)
 def test_storm_of_twelve_tasks_on_three_machines_across_one_expiry(
-    airflow: AirflowDeployment, emulator: KiboEmulator, tally: KiboTally, tenant_connection, tmp_path: Path, report
+    airflow: AirflowDeployment, emulator: KiboEmulator, tally: KiboTally, many_accounts_connection, tmp_path: Path, report
 ):
     emulator.rotate_refresh_tokens = True
     emulator.access_token_lifetime = STORM_LIFETIME
-    user = TENANT_USERS[0]
+    user = MANY_ACCOUNTS_USERS[0]
     account = user.accounts[0].id
-    conn_id = tenant_connection(user, refresh_margin_seconds=STORM_MARGIN)
+    conn_id = many_accounts_connection(user, refresh_margin_seconds=STORM_MARGIN)
     airflow.wait_for_dag(STORM)
     warmup = storm(airflow, conn_id, [account], 0, tmp_path / "warmup")
     assert failed_tasks(airflow, STORM, warmup) == {}
@@ -280,13 +280,13 @@ def test_storm_of_twelve_tasks_on_three_machines_across_one_expiry(
 
 @pytest.mark.timeout(900)
 def test_first_tickets_stored_by_three_machines_at_once_on_postgres(
-    airflow: AirflowDeployment, emulator: KiboEmulator, tally: KiboTally, tenant_connection, tmp_path: Path, report
+    airflow: AirflowDeployment, emulator: KiboEmulator, tally: KiboTally, many_accounts_connection, tmp_path: Path, report
 ):
     emulator.rotate_refresh_tokens = True
     emulator.access_token_lifetime = STORM_LIFETIME
-    user = TENANT_USERS[1]
+    user = MANY_ACCOUNTS_USERS[1]
     accounts = [a.id for a in user.accounts[:4]]
-    conn_id = tenant_connection(user, refresh_margin_seconds=STORM_MARGIN)
+    conn_id = many_accounts_connection(user, refresh_margin_seconds=STORM_MARGIN)
     airflow.wait_for_dag(STORM)
     began = time.time()
 
@@ -317,7 +317,7 @@ def test_no_token_or_password_anywhere_on_the_distributed_deployment(
     airflow: AirflowDeployment, emulator: KiboEmulator, pipelines
 ):
     secrets = emulator.issued_secrets()
-    assert {u.password for u in TENANT_USERS} <= secrets
+    assert {u.password for u in MANY_ACCOUNTS_USERS} <= secrets
     seen = {
         "task log files": "\n".join(p.read_text(errors="replace") for p in airflow.task_log_dir.rglob("*") if p.is_file()),
         "component logs (workers, scheduler, servers)": airflow.all_log_text(),

@@ -52,8 +52,8 @@ with DAG(
         hook = KiboDeveloperHook(params["conn_id"])
         found = {}
         for account in dict.fromkeys(params["accounts"]):
-            stored = hook.stored_ticket(account)
-            apps = hook.run("GET", "/platform/appdev/apppackages/collection", developer_account_id=account).json()
+            stored = hook.for_account(account).stored_ticket()
+            apps = hook.for_account(account).run("GET", "/platform/appdev/apppackages/collection").json()
             found[str(account)] = {"stored": stored is not None, "valid_until": stored and stored.access_token_expires_at.isoformat(),
                                    "applications": apps["totalCount"]}
         return found

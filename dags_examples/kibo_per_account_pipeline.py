@@ -25,13 +25,13 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task, task_group
 
-from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
-from airflow_provider_kibo.sensors.developer import KiboTicketSensor
+from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
+from airflow_provider_kibo.sensors.tickets import KiboTicketSensor
 
 APPLICATIONS = "/platform/appdev/apppackages/collection"
 
 with DAG(
-    dag_id="kibo_per_tenant_pipeline",
+    dag_id="kibo_per_account_pipeline",
     description="Fetch the applications of each Kibo developer account",
     doc_md=__doc__,
     schedule=None,
@@ -42,7 +42,7 @@ with DAG(
         "conn_id": Param("kibo_developer_default", type="string", description="The kibo_developer Connection"),
         "accounts": Param([1001, 1002, 1003], type="array", items={"type": "integer"}, minItems=1,
                           description="Developer accounts to run the pipeline for"),
-        "output_dir": Param(os.path.join(tempfile.gettempdir(), "kibo_per_tenant"), type="string",
+        "output_dir": Param(os.path.join(tempfile.gettempdir(), "kibo_per_account"), type="string",
                             description="Folder for one JSON file per account"),
     },
 ) as dag:
@@ -70,12 +70,12 @@ with DAG(
         return {**summary, "applications": len(applications), "output": str(output)}
 
     @task_group
-    def tenant(account: int):
+    def account(account_id: int):
         switch = KiboRefreshTicketOperator(task_id="switch", kibo_conn_id="{{ params.conn_id }}",
-                                           developer_account_id=account)
-        wait = KiboTicketSensor(task_id="wait", kibo_conn_id="{{ params.conn_id }}", developer_account_id=account,
+                                           developer_account_id=account_id)
+        wait = KiboTicketSensor(task_id="wait", kibo_conn_id="{{ params.conn_id }}", developer_account_id=account_id,
                                 min_valid_for=timedelta(minutes=10), poke_interval=10, timeout=300)
-        fetched = fetch(account)
+        fetched = fetch(account_id)
         switch >> wait >> fetched
         return fetched
 
@@ -93,4 +93,4 @@ with DAG(
             print(f"accounts that failed: {', '.join(map(str, failed))}")
         return {"accounts": list(done.values()), "failed": failed}
 
-    summarise(tenant.expand(account=accounts()))
+    summarise(account.expand(account_id=accounts()))

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from airflow_provider_kibo.errors import AirflowFailException, KiboAccountAccessError, KiboConfigError
-from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
+from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
 from tests.support import TENANT_ROUTES_UNUSED
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -128,3 +128,18 @@ def test_concurrent_switches_to_one_account_refresh_it_once(conn_id, kibo_emulat
     assert [s["refreshed"] for s in summaries].count(True) == 1
     assert kibo_emulator.counters()["create"] == 1
     assert {s["access_token_expires_at"] for s in summaries} == {summaries[0]["access_token_expires_at"]}
+
+
+def test_the_log_says_how_the_ticket_was_obtained(conn_id, capsys):
+    switch(conn_id, developer_account_id=1002)
+    switch(conn_id, developer_account_id=1003)
+    switch(conn_id, developer_account_id=1003)
+    switch(conn_id, developer_account_id=1003, force_refresh=True)
+
+    lines = [line for line in capsys.readouterr().out.splitlines() if "valid until" in line]
+    assert [line.split("[info     ] ")[1].split(" (")[0] for line in lines] == [
+        "Logged in to Kibo for developer account 1002",
+        "Switched to Kibo developer account 1003",
+        "Reused the stored Kibo ticket of developer account 1003",
+        "Refreshed the Kibo ticket of developer account 1003",
+    ]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
-from airflow_provider_kibo.triggers.developer import KiboTicketTrigger
+from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
+from airflow_provider_kibo.triggers.tickets import KiboTicketTrigger
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -26,7 +26,7 @@ async def first_event(trigger: KiboTicketTrigger, timeout: float = 10):
 
 def test_serialize_is_pinned():
     assert trigger("kibo_prod", 1002, deadline="2026-11-26T12:00:00+00:00").serialize() == (
-        "airflow_provider_kibo.triggers.developer.KiboTicketTrigger",
+        "airflow_provider_kibo.triggers.tickets.KiboTicketTrigger",
         {"kibo_conn_id": "kibo_prod", "developer_account_id": 1002, "min_valid_for_seconds": 60.0,
          "check_access": False, "poll_interval": 0.05, "deadline": "2026-11-26T12:00:00+00:00", "tenant_id": None},
     )
@@ -97,11 +97,11 @@ def test_the_event_loop_keeps_running_during_a_slow_check(conn_id, kibo_emulator
 
 
 def test_trigger_ends_with_a_timeout_event_at_its_deadline(conn_id, kibo_emulator):
-    deadline = datetime.now(timezone.utc) + timedelta(seconds=0.5)
+    deadline = datetime.now(UTC) + timedelta(seconds=0.5)
 
     event = asyncio.run(first_event(trigger(conn_id, 1002, deadline=deadline.isoformat())))
 
-    assert datetime.now(timezone.utc) >= deadline
+    assert datetime.now(UTC) >= deadline
     assert event.payload == {
         "status": "timeout",
         "message": "Timed out waiting for a Kibo ticket for developer account 1002 valid for at least 0:01:00 in the "
@@ -112,7 +112,7 @@ def test_trigger_ends_with_a_timeout_event_at_its_deadline(conn_id, kibo_emulato
 
 def test_trigger_checks_once_more_before_timing_out(conn_id):
     KiboRefreshTicketOperator(task_id="switch", kibo_conn_id=conn_id).execute({})
-    past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
 
     event = asyncio.run(first_event(trigger(conn_id, deadline=past)))
 

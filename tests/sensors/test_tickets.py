@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import asyncio
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.bases.operator import TriggerFailureReason
 
-from airflow_provider_kibo.errors import KiboError
-from airflow_provider_kibo.operators.developer import KiboRefreshTicketOperator
-from airflow_provider_kibo.sensors.developer import DEFERRAL_TIMEOUT_GRACE, KiboTicketSensor
-from airflow_provider_kibo.triggers.developer import KiboTicketTrigger
+from airflow_provider_kibo.errors import AirflowFailException, KiboConfigError, KiboError
+from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
+from airflow_provider_kibo.sensors.tickets import DEFERRAL_TIMEOUT_GRACE, KiboTicketSensor
+from airflow_provider_kibo.triggers.tickets import KiboTicketTrigger
+from tests.support import EMAIL, PASSWORD, set_connection
 
 try:  # Airflow 3.2+
     from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
@@ -65,17 +68,17 @@ def test_deferrable_sensor_returns_at_once_when_the_ticket_is_there(conn_id):
 
 
 def test_deferrable_sensor_defers_to_a_plain_trigger(conn_id, kibo_emulator):
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     with pytest.raises(TaskDeferred) as deferred:
         sensor(conn_id, developer_account_id="1002", deferrable=True, min_valid_for=timedelta(minutes=61)).execute({})
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
 
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout == timedelta(seconds=30) + DEFERRAL_TIMEOUT_GRACE
     path, kwargs = deferred.value.trigger.serialize()
     deadline = datetime.fromisoformat(kwargs.pop("deadline"))
     assert (path, kwargs) == (
-        "airflow_provider_kibo.triggers.developer.KiboTicketTrigger",
+        "airflow_provider_kibo.triggers.tickets.KiboTicketTrigger",
         {"kibo_conn_id": conn_id, "developer_account_id": 1002, "min_valid_for_seconds": 3660.0,
          "check_access": False, "poll_interval": 1.0, "tenant_id": None},
     )
@@ -116,12 +119,12 @@ def test_trigger_timeout_event_fails_or_skips_like_any_sensor(soft_fail, expecte
 
 
 def test_poke_mode_timeout_names_the_account_and_the_condition(conn_id):
-    waiting = KiboTicketSensor(task_id="wait", kibo_conn_id=conn_id, developer_account_id=1003, poke_interval=0.1,
-                               timeout=0.3, check_access=True, min_valid_for=timedelta(minutes=61))
+    waiting = KiboTicketSensor(task_id="wait", kibo_conn_id=conn_id, developer_account_id=1999, poke_interval=0.1,
+                               timeout=0.3, check_access=True, min_valid_for=timedelta(minutes=50))
 
     with pytest.raises(AirflowSensorTimeout, match=(
-        r"^Timed out waiting for Kibo to grant access: a Kibo ticket for developer account 1003 valid for at least "
-        r"1:01:00: Sensor has timed out"
+        r"^Timed out waiting for Kibo to grant access: a Kibo ticket for developer account 1999 valid for at least "
+        r"0:50:00: Sensor has timed out"
     )):
         waiting.execute({})
 
@@ -159,3 +162,40 @@ def test_an_account_and_a_tenant_together_are_a_config_error():
 
     with pytest.raises(KiboConfigError, match="give either developer_account_id or tenant_id, not both"):
         KiboTicketSensor(task_id="wait", developer_account_id=1001, tenant_id=100001)
+
+
+def broken_connection(monkeypatch, conn_id: str, kibo_emulator) -> None:
+    """The Connection is edited into an invalid one while the sensor waits."""
+    set_connection(monkeypatch, conn_id, host=kibo_emulator.base_url, login=EMAIL, password=PASSWORD,
+                   extra={"developer_account_id": 1001, "refresh_margin": 60})
+
+
+@pytest.mark.parametrize("soft_fail", [False, True])
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+def test_an_error_retrying_cannot_mend_ends_every_mode_the_same_way(
+        monkeypatch, conn_id, kibo_emulator, mode, soft_fail):
+    waiting = sensor(conn_id, deferrable=mode == "deferrable", soft_fail=soft_fail,
+                     mode="reschedule" if mode == "reschedule" else "poke")
+    broken_connection(monkeypatch, conn_id, kibo_emulator)
+
+    with pytest.raises((KiboConfigError, AirflowSkipException)) as raised:
+        if mode == "deferrable":
+            event = asyncio.run(anext(KiboTicketTrigger(conn_id, 1001, 60.0, False, 0.05).run()))
+            waiting.resume_execution("execute_complete", {"event": event.payload}, {})
+        else:
+            waiting.execute({"ti": SimpleNamespace(get_first_reschedule_date=lambda context: None)})
+
+    error = raised.value.__cause__ if soft_fail else raised.value
+    assert isinstance(raised.value, AirflowSkipException if soft_fail else AirflowFailException)
+    assert isinstance(error, KiboConfigError) and "extra.refresh_margin" in str(error)
+
+
+def test_check_access_longer_than_kibo_tokens_live_fails_at_once_naming_both(conn_id, kibo_emulator):
+    waiting = sensor(conn_id, check_access=True, min_valid_for=timedelta(minutes=61))
+
+    with pytest.raises(KiboConfigError) as raised:
+        waiting.execute({})
+
+    assert raised.value.field == "min_valid_for"
+    assert "valid for 1:01:00, but Kibo issues access tokens valid for 1:00:00 only" in str(raised.value)
+    assert {route: n for route, n in kibo_emulator.counters().items() if n} == {"create": 1}, "no refresh loop"
