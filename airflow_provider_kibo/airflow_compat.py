@@ -49,6 +49,7 @@ __all__ = [
     "loaded_maskers",
     "masker_patterns",
     "metadata_db_reachable",
+    "metadata_variable_keys",
     "metadata_variables",
     "update_masker",
 ]
@@ -98,6 +99,16 @@ def metadata_variables() -> Any:
     return Variable
 
 
+def metadata_variable_keys(prefix: str) -> list[str]:
+    """The keys of the metadata database's Variables that start with ``prefix``."""
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(session.scalars(select(Variable.key).where(Variable.key.startswith(prefix, autoescape=True))))
+
+
 def delete_metadata_variables(prefix: str, doomed: Callable[[str, str], bool]) -> list[str]:
     """
     Delete, in one transaction, the metadata database's Variables whose key starts with ``prefix``
@@ -112,7 +123,7 @@ def delete_metadata_variables(prefix: str, doomed: Callable[[str, str], bool]) -
 
     deleted = []
     with create_session() as session:
-        for variable in session.scalars(select(Variable).where(Variable.key.startswith(prefix))):
+        for variable in session.scalars(select(Variable).where(Variable.key.startswith(prefix, autoescape=True))):
             if doomed(variable.key, variable.val):
                 session.delete(variable)
                 deleted.append(variable.key)

@@ -1,4 +1,10 @@
-"""Tickets written back into the Kibo Connection's own ``extra``, through Airflow's REST API."""
+"""
+Tickets written back into the Kibo Connection's own ``extra``, through Airflow's REST API.
+
+Deprecated: Airflow masks a Connection's whole ``extra`` each time a process reads it, so every task
+and trigger that reads this Connection learns one more mask at each rotation, sealed tickets or not
+(``benchmarks/connection_store_masks.py``). Keep tickets in Variables, the default.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ import requests
 
 from airflow_provider_kibo.config import is_loopback
 from airflow_provider_kibo.errors import KiboConfigError, KiboTicketStoreError
-from airflow_provider_kibo.stores import TicketStore, decode_ticket, record_of
+from airflow_provider_kibo.sealing import TicketSeal
+from airflow_provider_kibo.stores import TicketStore, decode_entry, decode_ticket
 from airflow_provider_kibo.tickets.values import KiboAuthTicket, TicketRecord
 from airflow_provider_kibo.transport import RetryPolicy, send_with_retries
 
@@ -223,7 +230,8 @@ def _holds_at(lease: dict[str, Any], now: datetime) -> bool:
 
 class ConnectionTicketStore:
     """
-    Tickets in ``extra.tickets`` of the Kibo Connection itself, so they sit beside the credentials.
+    Tickets in ``extra.tickets`` of the Kibo Connection itself, sealed as in Variables (the key is the
+    same Variable, see :mod:`airflow_provider_kibo.sealing`); plain tickets of 0.2.0 are still read.
 
     Reads go through the Task SDK (which sees ``extra`` unredacted). A write holds the Connection's
     :class:`ConnectionLease`, re-reads the Connection and ``PATCH``es only its ``extra``, keeping
@@ -233,26 +241,39 @@ class ConnectionTicketStore:
     :param conn_id: the Kibo Connection; it must live in the metadata DB, not in an environment
         variable or a secrets backend, which are read-only
     :param api: a client of the Airflow API server that stores that Connection
+    :param seal: seals and opens the Connection's tickets
     """
 
-    def __init__(self, conn_id: str, api: AirflowApiClient) -> None:
+    def __init__(self, conn_id: str, api: AirflowApiClient, seal: TicketSeal) -> None:
         self.conn_id = conn_id
         self._api = api
+        self._seal = seal
         self._lease = ConnectionLease(conn_id, api)
         self.description = f"extra.{TICKETS_EXTRA_KEY} of Connection {conn_id} (via {api.base_url})"
 
-    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
-        tickets = self._tickets(self._extra()[1])
-        return decode_ticket(tickets.get(slot), f"Connection {self.conn_id} extra.{TICKETS_EXTRA_KEY}.{slot}")
+    def read(self, slot: str) -> KiboAuthTicket | None:
+        where = f"Connection {self.conn_id} extra.{TICKETS_EXTRA_KEY}.{slot}"
+        stored = self._tickets(self._extra()[1]).get(slot)
+        entry = decode_entry(stored, where)
+        if entry is None or "sealed" not in entry:
+            return decode_ticket(stored, where)  # as 0.2.0 kept it
+        return self._seal.open(entry, where)
 
     def read_record(self, slot: str) -> TicketRecord | None:
-        return record_of(self.read(slot))
+        ticket = self.read(slot)
+        return ticket.record() if ticket is not None else None
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
+        self._seal.write(ticket, lambda entry: self._put(slot, entry))
+
+    def slots(self) -> list[str]:
+        return sorted(self._tickets(self._extra()[1]))
+
+    def _put(self, slot: str, entry: dict[str, Any]) -> None:
         with self._lease.held():
             conn_type, extra = self._extra()
             tickets = self._tickets(extra)
-            tickets[slot] = ticket.to_stored()
+            tickets[slot] = entry
             self._patch(conn_type, {**extra, TICKETS_EXTRA_KEY: tickets})
 
     def delete(self, slot: str) -> None:
@@ -313,12 +334,16 @@ class WriteBackStore:
         self._identity = identity
         self.description = f"{connection.description}, else {variables.description}"
 
-    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
-        found = [t for t in (self._connection.read(slot, held), self._variables.read(slot, held)) if t is not None]
+    def read(self, slot: str) -> KiboAuthTicket | None:
+        found = [t for t in (self._connection.read(slot), self._variables.read(slot)) if t is not None]
         return max(found, key=lambda t: (t.issued_to == self._identity, t.access_token_expires_at), default=None)
 
     def read_record(self, slot: str) -> TicketRecord | None:
-        return record_of(self.read(slot))
+        ticket = self.read(slot)
+        return ticket.record() if ticket is not None else None
+
+    def slots(self) -> list[str]:
+        return sorted({*self._connection.slots(), *self._variables.slots()})
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         try:

@@ -1,11 +1,12 @@
 """
-Where tickets live between tasks: Airflow Variables, or process memory as a last resort.
+Where tickets live between tasks: Airflow Variables, sealed, or process memory as a last resort.
 
-A store keeps Kibo's ticket JSON, with the identity it was issued to, under a *slot* of one
-Connection. A kind of ticket names its slots (see :mod:`airflow_provider_kibo.tickets.kinds`): one per
-developer account (``1001``) or tenant (``tenant_100001``), and one for the kind's newest ticket
-(``latest``, ``tenant_latest``), whose refresh token is the freshest known. The Connection's own
-``extra`` is another store (:mod:`airflow_provider_kibo.connection_store`).
+A store keeps tickets, with the identity each was issued to, under the *slots* of one Connection. A
+kind of ticket names its slots (see :mod:`airflow_provider_kibo.tickets.kinds`): one per developer
+account (``1001``) or tenant (``tenant_100001``), and one for the kind's newest ticket (``latest``,
+``tenant_latest``), whose refresh token is the freshest known. A store also lists every slot it
+ever wrote, so that revoking all tickets reaches each of them. The Connection's own ``extra`` is
+another store (:mod:`airflow_provider_kibo.connection_store`).
 """
 
 from __future__ import annotations
@@ -17,20 +18,25 @@ from typing import Any, Protocol
 
 from airflow_provider_kibo import airflow_compat
 from airflow_provider_kibo._deprecated import renamed
+from airflow_provider_kibo.sealing import KEY_PREFIX, TicketSeal, entry_record
 from airflow_provider_kibo.tickets.identity import normalise_base_url
+from airflow_provider_kibo.tickets.kinds import KINDS, slot_of
 from airflow_provider_kibo.tickets.values import KiboAuthTicket, TicketFormatError, TicketRecord, ticket_from_stored
+from airflow_provider_kibo.variables import Variables
 
 log = logging.getLogger(__name__)
 
 LATEST_SLOT = "latest"
-VARIABLE_PREFIX = "kibo_developer_token"
-"""The name holds "token", so Airflow masks these Variables' values in its UI, API and logs."""
-RECORD_PREFIX = "kibo_developer_ticket_record"
-"""Beside each ticket Variable, one named ``<prefix>__<conn_id>__<slot>`` holds its
-:class:`~airflow_provider_kibo.ticket.TicketRecord`, which has no secret. Airflow does not take that
-name for a secret, so reading it adds nothing to any process's secrets masker, while Airflow masks
-the value of every ticket Variable it serves for the life of the serving process (a task's or the
-triggerer's supervisor, the API server)."""
+VARIABLE_PREFIX = "kibo_ticket"
+"""A slot of a Connection is the Variable ``<prefix>__<conn_id>__<slot>``: a sealed entry (see
+:mod:`airflow_provider_kibo.sealing`). Airflow does not take that name for a secret, so no Airflow
+process adds a mask for it, however many tickets rotate."""
+INDEX_PREFIX = "kibo_ticket_index"
+"""The Variable ``<prefix>__<conn_id>`` lists the slots the Connection ever stored (no secret)."""
+LEGACY_VARIABLE_PREFIX = "kibo_developer_token"
+"""0.2.0 kept each ticket in plain JSON in the Variable ``<prefix>__<conn_id>__<slot>``..."""
+LEGACY_RECORD_PREFIX = "kibo_developer_ticket_record"
+"""...and its record in ``<prefix>__<conn_id>__<slot>``; both are moved into the sealed form."""
 
 
 class TicketStore(Protocol):
@@ -38,9 +44,8 @@ class TicketStore(Protocol):
 
     description: str
 
-    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
-        """The ticket in ``slot``, or ``None``; ``held`` itself where the store can tell, without
-        reading a secret, that the slot still holds that ticket."""
+    def read(self, slot: str) -> KiboAuthTicket | None:
+        """The ticket in ``slot``, or ``None``."""
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         """Put ``ticket`` in ``slot``."""
@@ -51,10 +56,14 @@ class TicketStore(Protocol):
     def read_record(self, slot: str) -> TicketRecord | None:
         """The record of the ticket in ``slot``, reading no secret where the store can, or ``None``."""
 
+    def slots(self) -> list[str]:
+        """Every slot the store ever wrote for the Connection (some may be empty now)."""
+
 
 def decode_ticket(raw: Any, where: str) -> KiboAuthTicket | None:
     """
-    Parse a stored ticket; a damaged one counts as absent, so a good ticket is fetched instead.
+    Parse a ticket stored in plain JSON (0.2.0's Variables, process memory); a damaged one counts
+    as absent, so a good ticket is fetched instead.
 
     :param raw: the stored JSON text or object
     :param where: the store and slot, for the warning
@@ -68,20 +77,23 @@ def decode_ticket(raw: Any, where: str) -> KiboAuthTicket | None:
         return None
 
 
-def decode_record(raw: Any, where: str) -> TicketRecord | None:
+def decode_entry(raw: Any, where: str) -> dict[str, Any] | None:
     """
-    Parse a stored ticket record; a damaged one counts as absent.
+    Parse a stored sealed entry (JSON text or object); ``None`` when absent or damaged.
 
-    :param raw: the stored JSON text
+    :param raw: the stored value
     :param where: the store and slot, for the warning
     """
     if raw in (None, ""):
         return None
     try:
-        return TicketRecord.from_stored(json.loads(raw) if isinstance(raw, str) else raw)
-    except (ValueError, TicketFormatError) as err:
-        log.warning("Ignoring the unreadable Kibo ticket record in %s: %s", where, err)
+        entry = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict):
+        log.warning("Ignoring the unreadable Kibo ticket in %s", where)
         return None
+    return entry
 
 
 def record_of(ticket: KiboAuthTicket | None) -> TicketRecord | None:
@@ -91,67 +103,117 @@ def record_of(ticket: KiboAuthTicket | None) -> TicketRecord | None:
 
 class VariableTicketStore:
     """
-    Tickets in Airflow Variables named ``kibo_developer_token__<conn_id>__<slot>``, each with its
-    record in ``kibo_developer_ticket_record__<conn_id>__<slot>`` (see :data:`RECORD_PREFIX`).
+    Tickets in Airflow Variables, sealed: ``kibo_ticket__<conn_id>__<slot>`` holds each ticket's record
+    (no secret) and the ticket encrypted with the Connection's key (:mod:`airflow_provider_kibo.sealing`);
+    ``kibo_ticket_index__<conn_id>`` lists the slots.
 
-    A ticket is written before its record and deleted after it, so a record always has its ticket.
-    A caller that already holds the ticket a record names gets it back without a read of the ticket
-    Variable, so a process that renews its own ticket again and again makes no Airflow process learn
-    a new secret beyond the tokens it masks itself.
+    The first read of a missing slot of a Connection without an index moves the tickets 0.2.0 kept in
+    plain Variables into the sealed form, and removes those Variables (one log line).
 
     :param conn_id: the Kibo Connection
-    :param supervised: use the Task SDK (in a process with an Airflow supervisor: a task, the
-        triggerer, the dag-processor) rather than the metadata DB (in a script, the CLI, a test)
+    :param variables: Airflow's Variables as this process reaches them
     """
 
-    def __init__(self, conn_id: str, *, supervised: bool) -> None:
+    def __init__(self, conn_id: str, variables: Variables) -> None:
         self.conn_id = conn_id
-        self._supervised = supervised
         self.description = f"Airflow Variables {VARIABLE_PREFIX}__{conn_id}__*"
+        self.index_key = f"{INDEX_PREFIX}__{conn_id}"
+        self._variables = variables
+        self._seal = TicketSeal(conn_id, variables)
+        self._indexed: set[str] | None = None
+        self._legacy_checked = False
 
     def key(self, slot: str) -> str:
         """The Variable name of a slot."""
         return f"{VARIABLE_PREFIX}__{self.conn_id}__{slot}"
 
-    def record_key(self, slot: str) -> str:
-        """The Variable name of a slot's record."""
-        return f"{RECORD_PREFIX}__{self.conn_id}__{slot}"
-
-    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
-        if held is not None:
-            record = decode_record(self._get(self.record_key(slot)), f"Variable {self.record_key(slot)}")
-            if record is not None and record.fingerprint == held.fingerprint:
-                return held
-        return decode_ticket(self._get(self.key(slot)), f"Variable {self.key(slot)}")
+    def read(self, slot: str) -> KiboAuthTicket | None:
+        where = f"Variable {self.key(slot)}"
+        entry = decode_entry(self._variables.get(self.key(slot)), where)
+        if entry is None:
+            return self._move_legacy(slot).get(slot)
+        return self._seal.open(entry, where)
 
     def read_record(self, slot: str) -> TicketRecord | None:
-        record = decode_record(self._get(self.record_key(slot)), f"Variable {self.record_key(slot)}")
-        return record if record is not None else record_of(self.read(slot))
+        where = f"Variable {self.key(slot)}"
+        entry = decode_entry(self._variables.get(self.key(slot)), where)
+        if entry is not None:
+            return entry_record(entry, where)
+        legacy = f"{LEGACY_RECORD_PREFIX}__{self.conn_id}__{slot}"
+        raw = self._variables.get(legacy)
+        return entry_record({"record": json.loads(raw)}, f"Variable {legacy}") if raw else None
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
-        variable = self._variable()
-        description = f"Kibo auth ticket of Connection {self.conn_id}, kept by airflow-provider-kibo"
-        variable.set(self.key(slot), json.dumps(ticket.to_stored()), description=description)
-        description = f"When the Kibo auth ticket in {self.key(slot)} expires, and whose it is (no secret)"
-        variable.set(self.record_key(slot), json.dumps(ticket.record().to_stored()), description=description)
+        description = f"A sealed Kibo ticket of Connection {self.conn_id} and its record (airflow-provider-kibo)"
+        self._seal.write(ticket, lambda entry: self._variables.set(self.key(slot), json.dumps(entry), description))
+        self._index(slot)
 
     def delete(self, slot: str) -> None:
-        variable = self._variable()
-        variable.delete(self.record_key(slot))
-        variable.delete(self.key(slot))
+        self._variables.delete(self.key(slot))
 
-    def _get(self, key: str) -> Any:
-        if self._supervised:
-            return self._variable().get(key, default=None)
-        return self._variable().get(key, None)  # the default: `default_var` in core, `default` in the SDK
+    def slots(self) -> list[str]:
+        self._move_legacy(None)
+        return sorted(self._read_index() or ())
 
-    def _variable(self) -> Any:
-        """Airflow's ``Variable``: the Task SDK's under a supervisor, the metadata DB's without one."""
-        if self._supervised:
-            from airflow.sdk import Variable
+    def _read_index(self) -> set[str] | None:
+        raw = self._variables.get(self.index_key)
+        try:
+            slots = json.loads(raw)["slots"] if raw else None
+        except (ValueError, KeyError, TypeError):
+            slots = None
+        self._indexed = {s for s in slots if isinstance(s, str)} if isinstance(slots, list) else None
+        return self._indexed
 
-            return Variable
-        return airflow_compat.metadata_variables()
+    def _index(self, slot: str) -> None:
+        """Add ``slot`` to the index, reading it first (another machine may have added others)."""
+        if self._indexed is not None and slot in self._indexed:
+            return
+        slots = (self._read_index() or set()) | {slot}
+        description = f"The slots of the Kibo tickets of Connection {self.conn_id} (airflow-provider-kibo)"
+        self._variables.set(self.index_key, json.dumps({"slots": sorted(slots)}), description)
+        self._indexed = slots
+
+    def _move_legacy(self, slot: str | None) -> dict[str, KiboAuthTicket]:
+        """
+        Once per store, when the Connection has no index yet (nothing of this version stored for it):
+        move the tickets 0.2.0 stored into sealed Variables, from ``slot`` and each kind's latest ticket
+        on to the slots of the accounts and tenants they list, and remove 0.2.0's Variables, a record
+        without its ticket included. Return the tickets moved, by slot.
+        """
+        if self._legacy_checked:
+            return {}
+        self._legacy_checked = True
+        if self._indexed is not None or self._read_index() is not None:
+            return {}
+        moved: dict[str, KiboAuthTicket] = {}
+        pending, seen = [kind.latest_slot for kind in KINDS] + ([slot] if slot else []), set()
+        while pending:
+            current = pending.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            legacy = f"{LEGACY_VARIABLE_PREFIX}__{self.conn_id}__{current}"
+            legacy_record = f"{LEGACY_RECORD_PREFIX}__{self.conn_id}__{current}"
+            raw = self._variables.get(legacy)
+            if raw is None and self._variables.get(legacy_record) is None:
+                continue
+            ticket = decode_ticket(raw, f"Variable {legacy}")
+            if ticket is not None:
+                self.write(current, ticket)
+                moved[current] = ticket
+                pending.extend(slot_of(ticket, scope) for scope in (ticket.scope_id, *ticket.available_scope_ids))
+            self._variables.delete(legacy_record)
+            self._variables.delete(legacy)
+        if moved:
+            log.info(
+                "Moved %d Kibo tickets of Connection %s from the plain Variables of airflow-provider-kibo 0.2.0 "
+                "into sealed Variables (%s__%s__*), and removed the old ones",
+                len(moved),
+                self.conn_id,
+                VARIABLE_PREFIX,
+                self.conn_id,
+            )
+        return moved
 
 
 class MemoryTicketStore:
@@ -162,7 +224,7 @@ class MemoryTicketStore:
         self._tickets: dict[str, KiboAuthTicket] = {}
         self._guard = threading.Lock()
 
-    def read(self, slot: str, held: KiboAuthTicket | None = None) -> KiboAuthTicket | None:
+    def read(self, slot: str) -> KiboAuthTicket | None:
         with self._guard:
             return self._tickets.get(slot)
 
@@ -177,11 +239,15 @@ class MemoryTicketStore:
     def read_record(self, slot: str) -> TicketRecord | None:
         return record_of(self.read(slot))
 
+    def slots(self) -> list[str]:
+        with self._guard:
+            return sorted(self._tickets)
+
     def delete_issued_by(self, base_url: str) -> int:
         """
         Remove the tickets a Kibo host issued; return how many.
 
-        :param base_url: the host, as :func:`~airflow_provider_kibo.identity.normalise_base_url` gives it
+        :param base_url: the host, as :func:`~airflow_provider_kibo.tickets.identity.normalise_base_url` gives it
         """
         with self._guard:
             slots = [s for s, t in self._tickets.items() if t.issued_to and t.issued_to.base_url == base_url]
@@ -202,9 +268,9 @@ def variable_or_memory_store(conn_id: str) -> TicketStore:
     :param conn_id: the Kibo Connection
     """
     if airflow_compat.has_supervisor():
-        return VariableTicketStore(conn_id, supervised=True)
+        return VariableTicketStore(conn_id, Variables(supervised=True))
     if airflow_compat.metadata_db_reachable():
-        return VariableTicketStore(conn_id, supervised=False)
+        return VariableTicketStore(conn_id, Variables(supervised=False))
     with _memory_stores_guard:
         if not _memory_stores:
             log.warning(
@@ -218,7 +284,8 @@ def variable_or_memory_store(conn_id: str) -> TicketStore:
 def delete_tickets_issued_by(base_url: str) -> int:
     """
     Remove the tickets a Kibo host issued from every store this process reaches outside a task: the
-    Variables of the metadata DB (when reachable) and process memory. Return how many were removed.
+    Variables of the metadata DB (when reachable; with the index and sealing key of each Connection
+    left without tickets) and process memory. Return how many tickets were removed.
 
     The emulator's pytest fixture calls it, so a test leaves no ticket behind.
 
@@ -228,17 +295,25 @@ def delete_tickets_issued_by(base_url: str) -> int:
     with _memory_stores_guard:
         memory = list(_memory_stores.values())
     removed = sum(store.delete_issued_by(host) for store in memory)
-    if airflow_compat.metadata_db_reachable():
+    if not airflow_compat.metadata_db_reachable():
+        return removed
 
-        def issued_by_host(key: str, value: str) -> bool:
-            ticket = decode_ticket(value, f"Variable {key}")
-            return ticket is not None and ticket.issued_to is not None and ticket.issued_to.base_url == host
+    def issued_by_host(key: str, value: str) -> bool:
+        record = entry_record(decode_entry(value, f"Variable {key}"), f"Variable {key}")
+        return record is not None and record.issued_to is not None and record.issued_to.base_url == host
 
-        tickets = airflow_compat.delete_metadata_variables(f"{VARIABLE_PREFIX}__", issued_by_host)
-        records = {RECORD_PREFIX + key.removeprefix(VARIABLE_PREFIX) for key in tickets}
-        airflow_compat.delete_metadata_variables(f"{RECORD_PREFIX}__", lambda key, value: key in records)
-        removed += len(tickets)
-    return removed
+    def conn_ids(keys: list[str]) -> set[str]:
+        return {key.removeprefix(f"{VARIABLE_PREFIX}__").rpartition("__")[0] for key in keys}
+
+    deleted = airflow_compat.delete_metadata_variables(f"{VARIABLE_PREFIX}__", issued_by_host)
+    emptied = conn_ids(deleted) - conn_ids(airflow_compat.metadata_variable_keys(f"{VARIABLE_PREFIX}__"))
+    doomed = {f"{prefix}__{conn_id}" for prefix in (INDEX_PREFIX, KEY_PREFIX) for conn_id in emptied}
+
+    def index_or_key_of_an_emptied_connection(key: str, value: str) -> bool:
+        return key in doomed
+
+    airflow_compat.delete_metadata_variables("kibo_ticket_", index_or_key_of_an_emptied_connection)
+    return removed + len(deleted)
 
 
 __getattr__ = renamed(__name__, {"running_in_task": "airflow_provider_kibo.airflow_compat:has_supervisor"})

@@ -35,7 +35,8 @@ def check_ticket(
         except KiboNoAccessError:
             return None
         # The hook renews a ticket valid for less than min_valid_for, so a shorter one is brand new.
-        if (lifetime := ticket.access_valid_for(hook.now())) < min_valid_for:
+        if ticket.access_valid_for(hook.now()) < min_valid_for:
+            lifetime = ticket.lifetime or ticket.access_valid_for(hook.now())
             raise KiboConfigError(
                 "min_valid_for",
                 f"asks for a ticket valid for {min_valid_for}, but Kibo issues access tokens valid for "

@@ -87,9 +87,10 @@ def provider_workload(bench: _support.Bench, conn_id: str) -> Counts:
     """
     from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
     from airflow_provider_kibo.stores import VariableTicketStore
+    from airflow_provider_kibo.variables import Variables
 
     assert bench.emulator is not None
-    store = VariableTicketStore(conn_id, supervised=False)
+    store = VariableTicketStore(conn_id, Variables(supervised=False))
     bench.emulator.reset_counters()
     previous = 0.0
     for t in run_times():

@@ -80,11 +80,12 @@ def main() -> None:
 
         from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
         from airflow_provider_kibo.stores import MemoryTicketStore, VariableTicketStore
+        from airflow_provider_kibo.variables import Variables
         from airflow_provider_kibo.testing import DEMO_USERS
 
         assert bench.emulator is not None
         conn_id = bench.add_connection("kibo_overhead")
-        variables = VariableTicketStore(conn_id, supervised=False)
+        variables = VariableTicketStore(conn_id, Variables(supervised=False))
         memory = MemoryTicketStore()
 
         def hook(store: VariableTicketStore | MemoryTicketStore) -> KiboDeveloperHook:

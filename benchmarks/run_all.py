@@ -25,6 +25,7 @@ BENCHMARKS = [
     "contention.py",
     "tenant_calls.py",
     "api_server_masks.py",
+    "connection_store_masks.py",
 ]
 TIME_LIMIT = 300.0
 """Seconds one benchmark may run before it and every process it started are stopped."""

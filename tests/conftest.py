@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import pytest
 # Before anything imports Airflow: a private home, so tests never touch ~/airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="kibo-tests-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# One Fernet key for this process and every process it starts, so Variables any of them writes the others read.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
 # dag.test() finds the DAG it runs by syncing the DAGs folder, read when Airflow is imported.
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(__file__), "e2e", "dags")
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ from airflow_provider_kibo.stores import (
     variable_or_memory_store,
 )
 from airflow_provider_kibo.tickets.values import KiboDeveloperTicket
+from airflow_provider_kibo.variables import Variables
 from tests.support import EMAIL, PASSWORD
 
 MEMORY_FALLBACK = """
@@ -45,60 +47,182 @@ def ticket(kibo_emulator) -> KiboDeveloperTicket:
     return log_in(kibo_emulator)
 
 
-def test_outside_a_task_the_store_is_the_metadata_db(airflow_db, ticket):
+def variables_of(conn_id: str) -> dict[str, str]:
+    """Every Variable of the metadata DB that names the Connection, by key."""
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return {v.key: v.val for v in session.scalars(select(Variable)) if f"__{conn_id}" in v.key}
+
+
+@pytest.fixture
+def conn(airflow_db) -> str:
+    """A Connection id of its own, whose Variables are removed afterwards."""
+    from airflow.models import Variable
+
+    conn_id = f"kibo_store_{uuid.uuid4().hex[:8]}"
+    yield conn_id
+    for key in variables_of(conn_id):
+        Variable.delete(key)
+
+
+def test_outside_a_task_the_store_is_the_metadata_db(conn, ticket):
     assert not has_supervisor()
-    store = variable_or_memory_store("kibo_store_test")
+    store = variable_or_memory_store(conn)
     assert isinstance(store, VariableTicketStore)
 
     store.write("1002", ticket)
 
-    from airflow.models import Variable
-
-    raw = Variable.get("kibo_developer_token__kibo_store_test__1002")
-    assert json.loads(raw)["refreshToken"] == ticket.refresh_token
     assert store.read("1002") == ticket
     store.delete("1002")
     assert store.read("1002") is None
 
 
-def test_each_ticket_variable_has_a_record_beside_it_that_holds_no_secret(airflow_db, ticket):
-    from airflow.models import Variable
+def test_a_stored_ticket_is_sealed_under_a_name_airflow_does_not_mask_and_its_key_under_one_it_does(conn, ticket):
     from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
 
-    store = VariableTicketStore("kibo_store_test", supervised=False)
+    VariableTicketStore(conn, Variables(supervised=False)).write("1002", ticket)
 
+    stored = variables_of(conn)
+    key_name = f"kibo_ticket_secret__{conn}"
+    assert set(stored) == {f"kibo_ticket__{conn}__1002", f"kibo_ticket_index__{conn}", key_name}
+    assert [name for name in stored if should_hide_value_for_key(name)] == [key_name]
+    assert not [s for s in ticket.secrets if s in json.dumps(stored)], "no token anywhere, sealed or not"
+    entry = json.loads(stored[f"kibo_ticket__{conn}__1002"])
+    assert entry["record"]["summary"] == ticket.summary()
+    assert json.loads(stored[f"kibo_ticket_index__{conn}"]) == {"slots": ["1002"]}
+
+
+def test_records_are_read_without_the_key_and_rotations_add_no_mask(conn, kibo_emulator, core_masker):
+    writer = VariableTicketStore(conn, Variables(supervised=False))
+    masks = []
+    for _ in range(5):
+        ticket = log_in(kibo_emulator)
+        writer.write("1002", ticket)
+        before = set(core_masker.patterns)
+
+        assert VariableTicketStore(conn, Variables(supervised=False)).read_record("1002") == ticket.record()
+        assert core_masker.patterns == before, "a record needs no key"
+        assert VariableTicketStore(conn, Variables(supervised=False)).read("1002") == ticket, "a new reader opens the seal"
+        masks.append(len(core_masker.patterns))
+    assert masks == [1] * 5, "the key's mask alone, whatever the rotations"
+
+
+def test_a_ticket_another_process_replaced_is_read(conn, ticket, kibo_emulator):
+    store = VariableTicketStore(conn, Variables(supervised=False))
     store.write("1002", ticket)
+    newer = log_in(kibo_emulator)
+    VariableTicketStore(conn, Variables(supervised=False)).write("1002", newer)
 
-    record_key = "kibo_developer_ticket_record__kibo_store_test__1002"
-    assert store.record_key("1002") == record_key
-    assert not should_hide_value_for_key(record_key), "Airflow does not mask the record, nor need to"
-    raw = Variable.get(record_key)
-    assert not [secret for secret in ticket.secrets if secret in raw]
-    assert store.read_record("1002") == ticket.record()
-    assert store.read_record("1002").summary == ticket.summary()
-    store.delete("1002")
-    assert Variable.get(record_key, None) is None
-    assert store.read_record("1002") is None
+    assert store.read("1002") == newer
 
 
-def test_a_ticket_stored_without_its_record_is_read_whole(airflow_db, ticket):
+def test_a_damaged_entry_counts_as_absent(conn, caplog):
     from airflow.models import Variable
 
-    store = VariableTicketStore("kibo_store_test", supervised=False)
-    Variable.set(store.key("1002"), json.dumps(ticket.to_stored()))
+    store = VariableTicketStore(conn, Variables(supervised=False))
+    Variable.set(store.key(LATEST_SLOT), '{"record": {"scopeId": "half"}, "sealed": "half"}')
+    Variable.set(store.key("1001"), "not json")
 
-    assert store.read_record("1002") == ticket.record()
-
-
-def test_unreadable_stored_ticket_counts_as_absent(airflow_db, caplog):
-    from airflow.models import Variable
-
-    store = VariableTicketStore("kibo_store_damaged", supervised=False)
-    Variable.set(store.key(LATEST_SLOT), '{"accessToken": "half"}')
-
-    assert store.read(LATEST_SLOT) is None
+    assert store.read(LATEST_SLOT) is None and store.read("1001") is None
+    assert store.read_record(LATEST_SLOT) is None
     assert "unreadable Kibo ticket" in caplog.text
-    assert "half" not in caplog.text
+
+
+def test_a_lost_key_makes_the_sealed_tickets_absent_and_the_next_write_a_new_key(conn, ticket, kibo_emulator, caplog):
+    from airflow.models import Variable
+
+    VariableTicketStore(conn, Variables(supervised=False)).write("1002", ticket)
+    old_key = Variable.get(f"kibo_ticket_secret__{conn}")
+    Variable.delete(f"kibo_ticket_secret__{conn}")
+    store = VariableTicketStore(conn, Variables(supervised=False))
+
+    assert store.read("1002") is None
+    assert store.read_record("1002") == ticket.record(), "the record needs no key"
+    assert caplog.text.count("sealed with a key this Connection no longer has") == 1
+    newer = log_in(kibo_emulator)
+    store.write("1002", newer)
+    assert Variable.get(f"kibo_ticket_secret__{conn}") != old_key
+    assert VariableTicketStore(conn, Variables(supervised=False)).read("1002") == newer
+
+
+def test_the_index_lists_every_slot_ever_stored(conn, ticket):
+    store = VariableTicketStore(conn, Variables(supervised=False))
+    for slot in ("1002", LATEST_SLOT, "tenant_100001"):
+        store.write(slot, ticket)
+    store.delete("1002")
+
+    assert VariableTicketStore(conn, Variables(supervised=False)).slots() == ["1002", LATEST_SLOT, "tenant_100001"]
+
+
+RACE_WRITER = """
+import collections, json, pathlib, sys, time
+from airflow_provider_kibo.stores import VariableTicketStore
+from airflow_provider_kibo.tickets.values import ticket_from_stored
+from airflow_provider_kibo.variables import Variables
+
+conn, slot, signals, waits = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), json.loads(sys.argv[4])
+seen = collections.Counter()
+
+def hooked(method, kind_of):
+    # Before its n-th read or write of a kind (read_key, set_key, put_entry), this writer waits for
+    # the other's events listed in `waits`; after it, it announces `<slot>.<kind><n>`.
+    def call(self, key, *args):
+        kind = kind_of(key)
+        if kind is None:
+            return method(self, key, *args)
+        seen[kind] += 1
+        event = f"{kind}{seen[kind]}"
+        for other in waits.get(event, []):
+            while not (signals / other).exists():
+                time.sleep(0.02)
+        result = method(self, key, *args)
+        (signals / f"{slot}.{event}").touch()
+        return result
+    return call
+
+Variables.get = hooked(Variables.get, lambda key: "read_key" if key.startswith("kibo_ticket_secret__") else None)
+Variables.set = hooked(Variables.set, lambda key: "set_key" if key.startswith("kibo_ticket_secret__")
+                       else "put_entry" if key.startswith("kibo_ticket__") else None)
+ticket = ticket_from_stored(json.loads(sys.stdin.read()))
+VariableTicketStore(conn, Variables(supervised=False)).write(slot, ticket)
+"""
+
+RACES = {
+    "the later key replaces the earlier after its writer finished": (
+        {"a": {"read_key1": ["b.read_key1"], "set_key1": ["b.put_entry1"]}, "b": {"set_key1": ["a.read_key1"]}},
+        {"a": True, "b": False},
+    ),
+    "the key is replaced while a writer seals: it seals again": (
+        {"a": {"read_key1": ["b.read_key1"], "read_key3": ["b.set_key1"]}, "b": {"set_key1": ["a.put_entry1"]}},
+        {"a": True, "b": True},
+    ),
+}
+
+
+@pytest.mark.parametrize("race", RACES)
+def test_first_writers_in_separate_processes_racing_to_create_the_key(conn, ticket, tmp_path, caplog, race):
+    """Variables have no create-if-absent: two first writers may each create a key. Whatever the order,
+    every writer finishes, the Connection ends with one key, and each ticket is either readable or counts
+    as absent (a writer that finished before its key was replaced): never an error, never a wrong ticket."""
+    steps, readable = RACES[race]
+    writers = {
+        slot: subprocess.Popen([sys.executable, "-c", RACE_WRITER, conn, slot, str(tmp_path), json.dumps(steps[slot])],
+                               stdin=subprocess.PIPE, text=True, env=os.environ)
+        for slot in ("a", "b")
+    }
+    for writer in writers.values():
+        writer.stdin.write(json.dumps(ticket.to_stored()))
+        writer.stdin.close()
+    assert [writer.wait(timeout=120) for writer in writers.values()] == [0, 0]
+
+    store = VariableTicketStore(conn, Variables(supervised=False))
+    assert {slot: store.read(slot) == ticket for slot in writers} == readable
+    assert {slot: store.read_record(slot) for slot in writers} == dict.fromkeys(writers, ticket.record())
+    if not all(readable.values()):
+        assert "sealed with a key this Connection no longer has" in caplog.text
 
 
 def test_without_a_reachable_db_tickets_stay_in_memory_with_one_warning(tmp_path):
@@ -128,35 +252,3 @@ def core_masker():
     _secrets_masker().reset_masker()
     yield _secrets_masker()
     _secrets_masker().reset_masker()
-
-
-def test_a_held_ticket_comes_back_unread_while_its_record_names_it(airflow_db, ticket, core_masker):
-    store = VariableTicketStore("kibo_store_test", supervised=False)
-    store.write("1002", ticket)
-
-    assert store.read("1002", ticket) is ticket
-    assert not core_masker.patterns, "the ticket Variable was not read, so Airflow masked nothing"
-    assert store.read("1002") == ticket
-    assert core_masker.patterns, "reading the ticket Variable makes Airflow mask its value"
-
-
-def test_a_held_ticket_another_process_replaced_is_read_whole(airflow_db, ticket, kibo_emulator):
-    store = VariableTicketStore("kibo_store_test", supervised=False)
-    store.write("1002", ticket)
-    newer = log_in(kibo_emulator)
-    store.write("1002", newer)
-
-    assert store.read("1002", ticket) == newer
-
-
-def test_a_held_ticket_is_read_whole_when_its_record_has_no_fingerprint(airflow_db, ticket):
-    from airflow.models import Variable
-
-    store = VariableTicketStore("kibo_store_test", supervised=False)
-    store.write("1002", ticket)
-    earlier_record = {k: v for k, v in ticket.record().to_stored().items() if k != "fingerprint"}
-    Variable.set(store.record_key("1002"), json.dumps(earlier_record))
-
-    found = store.read("1002", ticket)
-
-    assert found == ticket and found is not ticket

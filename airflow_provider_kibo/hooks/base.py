@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,13 +21,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
 import requests
 from airflow.sdk import BaseHook
 
-from airflow_provider_kibo._deprecated import renamed
+from airflow_provider_kibo import airflow_compat
+from airflow_provider_kibo._deprecated import REMOVED_IN, renamed
+from airflow_provider_kibo.airflow_compat import AirflowProviderDeprecationWarning
 from airflow_provider_kibo.config import KiboConnectionConfig, validate_min_valid_for
 from airflow_provider_kibo.errors import KiboConfigError, KiboError
 from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR
 from airflow_provider_kibo.masking import mask_secrets, mask_ticket
 from airflow_provider_kibo.session import KiboBearerAuth, KiboSession, SessionContext
-from airflow_provider_kibo.stores import TicketStore, variable_or_memory_store
+from airflow_provider_kibo.stores import MemoryTicketStore, TicketStore, variable_or_memory_store
 from airflow_provider_kibo.tickets.kinds import TicketKind
 from airflow_provider_kibo.tickets.manager import TicketManager, utcnow
 from airflow_provider_kibo.tickets.values import KiboAuthTicket, TicketRecord
@@ -126,21 +129,34 @@ class KiboTicketHook(BaseHook, Generic[T]):
             ConnectionTicketStore,
             WriteBackStore,
         )
+        from airflow_provider_kibo.sealing import TicketSeal
+        from airflow_provider_kibo.variables import Variables
 
+        warnings.warn(
+            f"Connection {self.kibo_conn_id}: extra.airflow_api_conn_id (tickets written back into the Connection) "
+            f"is deprecated and will be removed in airflow-provider-kibo {REMOVED_IN}: Airflow masks a "
+            "Connection's whole extra at each read, so each task and trigger reading it learns one more mask "
+            "at every rotation. Remove it to keep tickets in sealed Variables.",
+            AirflowProviderDeprecationWarning,
+            stacklevel=2,
+        )
         api_conn = self.get_connection(self.config.airflow_api_conn_id)
         api = AirflowApiClient.from_connection(api_conn, timeout=self.config.request_timeout)
-        return WriteBackStore(ConnectionTicketStore(self.kibo_conn_id, api), variables, self.identity)
+        seal = TicketSeal(self.kibo_conn_id, Variables(supervised=airflow_compat.has_supervisor()))
+        return WriteBackStore(ConnectionTicketStore(self.kibo_conn_id, api, seal), variables, self.identity)
 
     @functools.cached_property
     def tickets(self) -> TicketManager[T]:
         """The manager of this Connection's tickets of the hook's kind."""
+        return self._manager(self.store)
+
+    def _manager(self, store: TicketStore) -> TicketManager[T]:
         return TicketManager(
             self.kind,
             self.config,
-            self.store,
+            store,
             owner=self.kibo_conn_id,
             transport_for=self._auth_transport,
-            home_scope=self._home_scope(),
             clock=self._options.get("clock", utcnow),
             lock_dir=Path(self._options.get("lock_dir", DEFAULT_LOCK_DIR)),
             sleep=self._options.get("sleep", time.sleep),
@@ -156,13 +172,6 @@ class KiboTicketHook(BaseHook, Generic[T]):
     def scope_id(self) -> int:
         """The developer account or tenant the hook works on."""
         raise NotImplementedError
-
-    def _home_scope(self) -> int | None:
-        """The hook's scope when it can be told without failing, for the manager's sweeps."""
-        try:
-            return self.scope_id
-        except KiboConfigError:
-            return None
 
     def scope_description(self) -> str:
         """What the hook's tickets are for, in words, e.g. ``developer account 1001``."""
@@ -311,15 +320,26 @@ class KiboTicketHook(BaseHook, Generic[T]):
                 return
 
     def test_connection(self) -> tuple[bool, str]:
-        """Get a ticket for the hook's scope and say for what and until when."""
+        """
+        Get a ticket for the hook's scope and say for what and until when, leaving nothing behind: the
+        ticket is kept in memory only (Airflow's Test button runs this under a throwaway Connection id)
+        and, when Kibo issued it for the test, logged out at once.
+        """
         try:
-            ticket = self.get_ticket()
+            tickets = self._manager(MemoryTicketStore())
+            ticket = tickets.get(self.scope_id, timedelta(0))
         except KiboError as err:
             return False, str(err)
-        return True, (
+        message = (
             f"Connected to Kibo {self.kind.describe(ticket.scope_id)} ({ticket.scope_name}); "
             f"the access token is valid until {ticket.access_token_expires_at.isoformat()}"
         )
+        if tickets.obtained:
+            try:
+                self.kind.log_out(self._auth_transport(self.config.base_url), ticket.refresh_token)
+            except KiboError as err:
+                return True, f"{message}; logging the test's ticket out failed ({err})"
+        return True, message
 
     def _auth_transport(self, base_url: str, *, best_effort: bool = False) -> KiboTransport:
         """A transport to a Kibo host for auth calls; ``best_effort`` for one short attempt."""

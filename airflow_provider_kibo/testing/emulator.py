@@ -267,6 +267,22 @@ class KiboEmulator:
         """
         return self._state.revoke_refresh_tokens(email)
 
+    def live_refresh_tokens(self, email: str | None = None) -> int:
+        """How many refresh tokens (of one user, or everyone's) would still refresh a ticket now.
+
+        :param email: Only this user's tokens; ``None`` for everyone's.
+        """
+        return self._state.live_refresh_tokens(email)
+
+    def remove_access(self, email: str, *, account_id: int | None = None, tenant_id: int | None = None) -> None:
+        """Take a developer account or a tenant away from a user, as an administrator would.
+
+        :param email: The user.
+        :param account_id: The developer account the user loses (not the last one: a user has one at least).
+        :param tenant_id: The tenant the user loses.
+        """
+        self._state.remove_access(email, account_id=account_id, tenant_id=tenant_id)
+
     def issued_secrets(self) -> set[str]:
         """Every accessToken, jwtAccessToken and refreshToken ever issued, plus every password."""
         return self._state.issued_secrets()

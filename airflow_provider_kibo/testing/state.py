@@ -18,7 +18,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -548,17 +548,23 @@ class EmulatorState:
         """Log out: revoke the refresh token's session (its refresh and access tokens).
 
         Unknown or missing tokens, and tokens of the other kind, are ignored, like Kibo ignores
-        unknown ones.
+        unknown ones. A token that is no longer valid (rotated away, expired, logged out) answers 404,
+        as Kibo does, and ends nothing.
 
         :param refresh_token: The refresh token to revoke.
         :param kind: :data:`DEVELOPER` (``DELETE developer/authtickets``) or :data:`TENANT`
             (``DELETE adminuser/authtickets``).
+        :raises KiboError: 404 ``ITEM_NOT_FOUND`` for a token that is no longer valid.
         """
+        now = self.clock.now()
         with self._lock:
             grant = self._refresh.get(refresh_token) if refresh_token else None
-            if grant is not None and grant.kind == kind:
-                for item in self._sessions.get(grant.session, ()):
-                    item.revoked = True
+            if grant is None or grant.kind != kind:
+                return
+            if grant.revoked or now >= grant.expires_at:
+                raise KiboError(404, "ITEM_NOT_FOUND", "The refresh token is no longer valid.")
+            for item in self._sessions.get(grant.session, ()):
+                item.revoked = True
 
     def revoke_refresh_tokens(self, email: str | None = None) -> int:
         """Kill every live refresh token, or only those of one user.
@@ -577,6 +583,45 @@ class EmulatorState:
                     grant.revoked = True
                     count += 1
         return count
+
+    def live_refresh_tokens(self, email: str | None = None) -> int:
+        """How many refresh tokens (of one user, or everyone's) would still refresh a ticket now.
+
+        :param email: Only this user's tokens (case-insensitive); ``None`` for everyone's.
+        """
+        now = self.clock.now()
+        with self._lock:
+            return sum(
+                1
+                for grant in self._refresh.values()
+                if not grant.revoked
+                and now < grant.expires_at
+                and (email is None or grant.user.email.lower() == email.lower())
+            )
+
+    def remove_access(self, email: str, *, account_id: int | None = None, tenant_id: int | None = None) -> None:
+        """Take a developer account or a tenant away from a user (tickets already issued stay as they are).
+
+        :param email: The user.
+        :param account_id: The developer account the user loses.
+        :param tenant_id: The tenant the user loses.
+        :raises ValueError: For an unknown user.
+        """
+        with self._lock:
+            user = self._by_email.get(email.lower())
+            if user is None:
+                raise ValueError(f"no user {email!r}")
+            changed = replace(
+                user,
+                accounts=[a for a in user.accounts if a.id != account_id],
+                tenants=[t for t in user.tenants if t.id != tenant_id],
+            )
+            self.users = tuple(changed if u is user else u for u in self.users)
+            self._by_email[email.lower()] = changed
+            grants: list[_RefreshGrant | _AccessGrant] = [*self._refresh.values(), *self._access.values()]
+            for grant in grants:
+                if grant.user is user:
+                    grant.user = changed
 
     def list_applications(self, token: str | None, start_index: int, page_size: int) -> dict[str, Any]:
         """Return one page of the token's account applications (``apppackages/collection``).

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import requests
 
-from airflow_provider_kibo.errors import KiboAccountAccessError, KiboAuthError, KiboTenantAccessError
+from airflow_provider_kibo.errors import KiboAccountAccessError, KiboApiError, KiboAuthError, KiboTenantAccessError
 from airflow_provider_kibo.tickets.values import KiboAuthTicket, KiboDeveloperTicket, KiboTenantTicket
 from airflow_provider_kibo.transport import KiboTransport
 
@@ -56,6 +56,11 @@ class TicketKind(Generic[T]):
         """The store slot of this kind's newest ticket, whose refresh token can switch to any scope."""
         return f"{self.slot_prefix}latest"
 
+    def owns(self, slot: str) -> bool:
+        """Whether a store slot is one of this kind's."""
+        rest = slot.removeprefix(self.slot_prefix) if slot.startswith(self.slot_prefix) else ""
+        return rest == "latest" or rest.isdigit()
+
     def describe(self, scope: int) -> str:
         """A scope in words, e.g. ``developer account 1001``."""
         return f"{self.scope_label} {scope}"
@@ -81,14 +86,19 @@ class TicketKind(Generic[T]):
         )
 
     def log_out(self, transport: KiboTransport, refresh_token: str) -> None:
-        """``DELETE`` a refresh token: the session it belongs to ends."""
-        transport.request(
-            "DELETE",
-            self.logout_endpoint,
-            params={"refreshToken": refresh_token},
-            idempotent=True,
-            summary=f"DELETE {self.logout_endpoint}",
-        )
+        """``DELETE`` a refresh token: the session it belongs to ends. A 404, a token Kibo no longer
+        knows (rotated away, expired, logged out before), is logged out as well."""
+        try:
+            transport.request(
+                "DELETE",
+                self.logout_endpoint,
+                params={"refreshToken": refresh_token},
+                idempotent=True,
+                summary=f"DELETE {self.logout_endpoint}",
+            )
+        except KiboApiError as err:
+            if err.status_code != 404:
+                raise
 
 
 def denies_scope(err: KiboAuthError) -> bool:
@@ -131,3 +141,16 @@ TENANT_TICKETS = TicketKind(
 )
 """Tenant admin-user tickets: one per tenant, in the slots ``tenant_<tenant id>`` and ``tenant_latest``
 beside the developer ones. A developer seed cannot refresh them, so they start from the password."""
+
+KINDS = (DEVELOPER_TICKETS, TENANT_TICKETS)
+"""Every kind of user ticket, each with its slots in a Connection's store."""
+
+
+def slot_of(ticket: KiboAuthTicket, scope: int) -> str:
+    """
+    The slot a ticket of ``ticket``'s kind for ``scope`` lives in.
+
+    :param ticket: a ticket, whose class tells its kind
+    :param scope: the account or tenant
+    """
+    return next(kind for kind in KINDS if isinstance(ticket, kind.ticket_class)).slot(scope)

@@ -77,7 +77,6 @@ class TicketManager(Generic[T]):
     :param store: where the tickets are kept
     :param owner: the Connection id: the lock's name, and how messages name the Connection
     :param transport_for: a transport to a Kibo host; ``best_effort`` asks for one short attempt
-    :param home_scope: the scope the hook works on, swept with the others by :meth:`revoke_all`
     :param clock: returns the current UTC time
     :param lock_dir: the folder of the lock files that serialize refreshes on this machine
     :param sleep: waits for another machine's ticket
@@ -92,7 +91,6 @@ class TicketManager(Generic[T]):
         *,
         owner: str,
         transport_for: Callable[..., KiboTransport],
-        home_scope: int | None = None,
         clock: Callable[[], datetime] = utcnow,
         lock_dir: Path = DEFAULT_LOCK_DIR,
         sleep: Callable[[float], None] = time.sleep,
@@ -103,14 +101,11 @@ class TicketManager(Generic[T]):
         self.store = store
         self.owner = owner
         self._transport_for = transport_for
-        self._home_scope = home_scope
         self._clock = clock
         self._lock_dir = lock_dir
         self._sleep = sleep
         self._on_ticket = on_ticket
         self._tickets: dict[int, T] = {}
-        self._held: dict[str, T] = {}
-        """The ticket this manager last read or stored in each slot, which the store may hand back unread."""
         self._saw_other_identity = False
         self._warned_unbound = False
         self.obtained: list[Obtained] = []
@@ -288,7 +283,6 @@ class TicketManager(Generic[T]):
                     err.error_code or err.status_code,
                 )
             refused.add(decision.token)
-            self._held.clear()  # the store has most likely moved on: read it whole from now on
             if decision.source is not None:
                 expiry = decision.source.access_token_expires_at
                 outlast = expiry if outlast is None else max(outlast, expiry)
@@ -358,11 +352,10 @@ class TicketManager(Generic[T]):
         return None
 
     def _read_any(self, slot: str) -> T | None:
-        ticket = self.store.read(slot, self._held.pop(slot, None))
+        ticket = self.store.read(slot)
         if not isinstance(ticket, self.kind.ticket_class):
             return None
         self._on_ticket(ticket, self.now())
-        self._held[slot] = ticket
         return ticket
 
     # -- asking Kibo --------------------------------------------------------------------------------
@@ -459,7 +452,6 @@ class TicketManager(Generic[T]):
             self._retire(stale, keep=set(), seeds=False)
         for slot in (self.kind.slot(scope), self.kind.latest_slot):
             self.store.write(slot, ticket)
-            self._held[slot] = ticket
         self.obtained.append(how)
         return self._remember(scope, ticket)
 
@@ -489,21 +481,10 @@ class TicketManager(Generic[T]):
         return failed
 
     def _stored_slots(self) -> dict[str, T]:
-        """
-        Every ticket of this kind stored for the Connection, whoever it was issued to: the latest, and
-        those of each scope that a stored ticket, this manager or its hook names.
-        """
-        found: dict[str, T] = {}
-        pending = [self.kind.latest_slot, *map(self.kind.slot, self._tickets)]
-        if self._home_scope is not None:
-            pending.append(self.kind.slot(self._home_scope))
-        while pending:
-            slot = pending.pop()
-            if slot in found or (ticket := self._read_any(slot)) is None:
-                continue
-            found[slot] = ticket
-            pending.extend(self.kind.slot(s) for s in (ticket.scope_id, *ticket.available_scope_ids))
-        return found
+        """Every ticket of this kind stored for the Connection, whoever it was issued to, in every slot
+        the store ever wrote: also those of accounts or tenants the user has lost since."""
+        found = {slot: self._read_any(slot) for slot in self.store.slots() if self.kind.owns(slot)}
+        return {slot: ticket for slot, ticket in found.items() if ticket is not None}
 
     def _retire(self, tickets: dict[str, T], *, keep: set[str], seeds: bool) -> int:
         """

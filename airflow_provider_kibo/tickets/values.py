@@ -4,7 +4,6 @@ the record of a stored ticket without its secrets."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -128,6 +127,14 @@ class KiboAuthTicket:
         """Every secret string of the ticket, for masking."""
         return tuple(s for s in (self.access_token, self.jwt_access_token, self.refresh_token) if s)
 
+    @property
+    def lifetime(self) -> timedelta | None:
+        """How long Kibo made the access token valid for, when the ticket says when it was created."""
+        try:
+            return self.access_token_expires_at - _required_time(self.document, "createdOn")
+        except TicketFormatError:
+            return None
+
     def access_valid_for(self, now: datetime) -> timedelta:
         """How long the access token stays valid after ``now`` (negative once expired)."""
         return self.access_token_expires_at - now
@@ -148,16 +155,9 @@ class KiboAuthTicket:
             "issued_to": str(self.issued_to) if self.issued_to else None,
         }
 
-    @property
-    def fingerprint(self) -> str:
-        """Tells this ticket from any other without revealing it: 16 hex digits of a SHA-256 of its tokens."""
-        return hashlib.sha256(f"{self.access_token}\n{self.refresh_token}".encode()).hexdigest()[:16]
-
     def record(self) -> TicketRecord:
         """What may be known of this ticket without its secrets: see :class:`TicketRecord`."""
-        return TicketRecord(
-            self.issued_to, self.scope_id, self.access_token_expires_at, self.summary(), self.fingerprint
-        )
+        return TicketRecord(self.issued_to, self.scope_id, self.access_token_expires_at, self.summary())
 
     def __repr__(self) -> str:
         return (
@@ -257,19 +257,16 @@ def _required_time(document: dict[str, Any], key: str) -> datetime:
 @dataclasses.dataclass(frozen=True)
 class TicketRecord:
     """
-    A stored ticket without its secrets: whom it was issued to, its scope and expiry, its summary,
-    and its :attr:`~KiboAuthTicket.fingerprint` (``None`` in a record without one, which then names
-    no ticket).
+    A stored ticket without its secrets: whom it was issued to, its scope and expiry, and its summary.
 
-    Stores may keep it beside the ticket where reading it is cheaper than reading the ticket (a
-    Variable whose name Airflow does not take for a secret), for checks that need no token.
+    Stores keep it readable beside the sealed ticket (see :mod:`airflow_provider_kibo.sealing`), for
+    checks that need no token.
     """
 
     issued_to: KiboIdentity | None
     scope_id: int
     access_token_expires_at: datetime
     summary: dict[str, Any]
-    fingerprint: str | None = None
 
     def to_stored(self) -> dict[str, Any]:
         """Return the record as stores keep it."""
@@ -278,7 +275,6 @@ class TicketRecord:
             "scopeId": self.scope_id,
             "accessTokenExpiration": self.access_token_expires_at.isoformat(),
             "summary": self.summary,
-            "fingerprint": self.fingerprint,
         }
 
     @classmethod
@@ -301,7 +297,6 @@ class TicketRecord:
             scope_id,
             _required_time(document, "accessTokenExpiration"),
             summary,
-            fingerprint if isinstance(fingerprint := document.get("fingerprint"), str) else None,
         )
 
 

@@ -520,6 +520,7 @@ class AirflowDeployment:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.home / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if self.celery else "LocalExecutor",
             # 2 cores: 4 forked LocalExecutor workers are plenty and keep the box responsive; with
             # Celery, the scheduler must be able to fill every worker slot.

@@ -40,9 +40,11 @@ def test_ticket_stored_by_one_task_is_reused_by_later_tasks_in_other_processes(a
     assert second["ticket"]["access_token_expires_at"] == first["ticket"]["access_token_expires_at"]
     assert emulator.counters()["create"] == 1
     assert emulator.counters()["refresh"] == 0
-    stored = airflow.variable(f"kibo_developer_token__{conn_id}__1001")
+    stored = airflow.variable(f"kibo_ticket__{conn_id}__1001")
     assert stored is not None
-    assert json.loads(stored["value"])["refreshToken"] == "***", "Airflow masks the ticket Variable"
+    entry = json.loads(stored["value"])
+    assert entry["record"]["summary"]["account_id"] == 1001 and entry["sealed"], "the record shows, the ticket is sealed"
+    assert not [s for s in emulator.issued_secrets() if s in stored["value"]]
 
 
 def test_tickets_are_written_back_into_the_connection_through_the_api_server(airflow, emulator, run_dag):
@@ -53,14 +55,16 @@ def test_tickets_are_written_back_into_the_connection_through_the_api_server(air
 
     assert emulator.counters()["create"] == 1
     assert emulator.counters()["refresh"] == 0
-    assert airflow.variable(f"kibo_developer_token__{conn_id}__1001") is None
+    assert airflow.variable(f"kibo_ticket__{conn_id}__1001") is None
     exported = airflow.run_cli("connections", "get", conn_id, "--output", "json")
     (connection,) = json.loads(exported.stdout[exported.stdout.index("[") :])
     extra = connection["extra_dejson"]
     assert int(extra["developer_account_id"]) == 1001
     assert extra["airflow_api_conn_id"] == "airflow_api"
     assert set(extra["tickets"]) == {"1001", "latest"}
-    assert extra["tickets"]["1001"]["refreshToken"] in emulator.issued_secrets()
+    assert extra["tickets"]["1001"]["sealed"], "sealed as in Variables"
+    tokens = emulator.issued_secrets() - {PASSWORD}  # the Connection's own password is in the database, as ever
+    assert not [s for s in tokens if s in exported.stdout], "no token, not even in the database"
     shown = airflow.api("GET", f"/api/v2/connections/{conn_id}").json()
     assert not any(secret in json.dumps(shown) for secret in emulator.issued_secrets())
 

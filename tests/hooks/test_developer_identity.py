@@ -301,3 +301,33 @@ def test_logging_out_at_a_previous_host_that_does_not_answer_is_one_short_attemp
     assert kibo_emulator.status_counts()["delete"] == {0: 1}, "one attempt, dropped"
     assert sleeps == [], "no backoff before going on"
     assert "Could not log out a Kibo ticket issued to developer@example.com" in caplog.text
+
+
+def test_revoke_all_tickets_reaches_the_ticket_of_an_account_the_user_has_lost(kibo_emulator, make_hook, store):
+    hook = make_hook()
+    hook.get_ticket()
+    document = requests.post(f"{kibo_emulator.base_url}/api/platform/developer/authtickets",
+                             params={"developerAccountId": 1002}, json={"emailAddress": EMAIL, "password": PASSWORD},
+                             timeout=5).json()
+    lost = KiboDeveloperTicket.from_api(document).issued(KiboIdentity.of(kibo_emulator.base_url, EMAIL))
+    store.write("1002", lost)  # as another task stored it
+    kibo_emulator.remove_access(EMAIL, account_id=1002)
+    assert 1002 not in hook.refresh_ticket().available_account_ids, "no stored ticket names account 1002 now"
+
+    make_hook().revoke_all_tickets()
+
+    assert not refresh_token_works(kibo_emulator, lost.refresh_token)
+    assert kibo_emulator.live_refresh_tokens() == 0
+    assert [slot for slot in store.slots() if store.read(slot)] == []
+
+
+def test_revoke_all_tickets_counts_a_refresh_token_kibo_no_longer_knows_as_logged_out(kibo_emulator, make_hook):
+    kibo_emulator.rotate_refresh_tokens = True
+    hook = make_hook()
+    for account in (1001, 1002):
+        hook.for_account(account).get_ticket()  # the switch retires the refresh token 1001's ticket holds
+
+    make_hook().revoke_all_tickets()
+
+    assert kibo_emulator.status_counts()["delete"] == {404: 1, 200: 1}
+    assert kibo_emulator.live_refresh_tokens() == 0

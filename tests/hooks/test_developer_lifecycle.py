@@ -268,3 +268,20 @@ def test_an_account_kibo_refuses_with_401_unauthorized_fails_at_once(make_hook, 
     assert raised.value.status_code == 401 and raised.value.error_code == "UNAUTHORIZED"
     assert {route: n for route, n in kibo_emulator.counters().items() if n} == {"refresh": 1}
     assert sleeps == []
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_the_test_button_leaves_no_variable_and_no_live_session_behind(conn_id, kibo_emulator):
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+
+    ok, message = KiboDeveloperHook(conn_id).test_connection()
+
+    assert ok and "developer account 1001" in message
+    assert {route: n for route, n in kibo_emulator.counters().items() if n} == {"create": 1, "delete": 1}
+    assert kibo_emulator.live_refresh_tokens() == 0
+    with create_session() as session:
+        assert [key for key in session.scalars(select(Variable.key)) if conn_id in key] == []

@@ -8,7 +8,9 @@ import sys
 import pytest
 import requests
 
-from airflow_provider_kibo.stores import RECORD_PREFIX, VARIABLE_PREFIX, VariableTicketStore
+from airflow_provider_kibo.stores import VariableTicketStore
+
+from airflow_provider_kibo.variables import Variables
 from airflow_provider_kibo.testing import KiboEmulator
 from airflow_provider_kibo.tickets.identity import KiboIdentity
 from airflow_provider_kibo.tickets.values import KiboDeveloperTicket
@@ -32,7 +34,7 @@ def connect(monkeypatch, emulator):
 def test_first(kibo_emulator, monkeypatch):
     connect(monkeypatch, kibo_emulator)
     KiboDeveloperHook("kibo_plugin").get_ticket()
-    assert Variable.get("kibo_developer_token__kibo_plugin__1001", default_var=None)
+    assert Variable.get("kibo_ticket__kibo_plugin__1001", default_var=None)
 
 
 def test_second(kibo_emulator, monkeypatch):
@@ -45,13 +47,10 @@ def test_second(kibo_emulator, monkeypatch):
 def ticket_variables() -> dict[str, str]:
     from airflow.models import Variable
     from airflow.utils.session import create_session
-    from sqlalchemy import or_, select
+    from sqlalchemy import select
 
     with create_session() as session:
-        found = session.scalars(select(Variable).where(or_(*(
-            Variable.key.startswith(f"{prefix}__kibo_plugin__") for prefix in (VARIABLE_PREFIX, RECORD_PREFIX)
-        ))))
-        return {v.key: v.val for v in found}
+        return {v.key: v.val for v in session.scalars(select(Variable)) if "__kibo_plugin" in v.key}
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -63,7 +62,7 @@ def test_each_test_gets_only_its_own_emulators_tickets_and_leaves_none_behind(tm
                                  params={"developerAccountId": 1001},
                                  json={"emailAddress": EMAIL, "password": PASSWORD}, timeout=5).json()
         left_over = KiboDeveloperTicket.from_api(document).issued(KiboIdentity.of(earlier_run.base_url, EMAIL))
-        VariableTicketStore("kibo_plugin", supervised=False).write("1001", left_over)
+        VariableTicketStore("kibo_plugin", Variables(supervised=False)).write("1001", left_over)
 
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],

@@ -18,10 +18,12 @@ with DAG(
 
         from airflow_provider_kibo.connection_store import AirflowApiClient, ConnectionTicketStore
         from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+        from airflow_provider_kibo.sealing import TicketSeal
+        from airflow_provider_kibo.variables import Variables
 
         ticket = KiboDeveloperHook(params["conn_id"]).get_ticket()
         api = AirflowApiClient.from_connection(BaseHook.get_connection(params["api_conn_id"]), timeout=30)
-        store = ConnectionTicketStore(params["conn_id"], api)
+        store = ConnectionTicketStore(params["conn_id"], api, TicketSeal(params["conn_id"], Variables(supervised=True)))
         barrier = Path(params["barrier_dir"])
         (barrier / str(writer)).touch()
         deadline = time.monotonic() + 120
