@@ -1,4 +1,5 @@
-"""The settings of a ``kibo_developer`` Connection, validated on first use."""
+"""The settings of a Kibo Connection, validated on first use: a user's (``kibo_developer``) or an
+application's (``kibo_application``)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ MAX_REFRESH_MARGIN = timedelta(minutes=30)
 DEFAULT_REQUEST_TIMEOUT = 30.0
 """Seconds to wait for Kibo to connect or to answer one request."""
 MAX_REQUEST_TIMEOUT = 300.0
+HOME_POD = "https://home.mozu.com"
+"""Kibo's home pod, where every SDK authenticates by default (EU: ``https://home.euw1.kibocommerce.com``)."""
+AUTH_ROUTES = ("auto", "oauth", "ticket")
+"""How an application asks for its first token: the OAuth route, the older ticket route, or the OAuth
+route and, where the pod answers 404, the ticket route."""
 
 KNOWN_EXTRA_KEYS = frozenset(
     {
@@ -69,6 +75,11 @@ class KiboConnectionConfig:
     seed_refresh_token: str | None
     airflow_api_conn_id: str | None
 
+    @property
+    def can_log_in(self) -> bool:
+        """Whether the Connection holds a password to log in with."""
+        return bool(self.password)
+
     @functools.cached_property
     def identity(self) -> KiboIdentity:
         """Whom this Connection logs in as: its tickets are issued to this identity and to no other."""
@@ -95,7 +106,7 @@ class KiboConnectionConfig:
         :param conn: a ``kibo_developer`` Connection
         :raises KiboConfigError: naming the field at fault and what to put there
         """
-        extra = parse_extra(conn.extra)
+        extra = parse_extra(conn.extra, KNOWN_EXTRA_KEYS)
         seed_ticket = _seed_ticket(extra.get("seed_ticket"))
         seed_refresh_token = _optional_str(extra, "refresh_token")
         email = conn.login or None
@@ -118,18 +129,9 @@ class KiboConnectionConfig:
             base_url=_base_url(conn.host, conn.port, conn.schema),
             email=email,
             password=password,
-            default_account_id=_optional_account_id(extra),
-            refresh_margin=timedelta(
-                seconds=_bounded_number(
-                    extra,
-                    "refresh_margin_seconds",
-                    DEFAULT_REFRESH_MARGIN.total_seconds(),
-                    MAX_REFRESH_MARGIN.total_seconds(),
-                )
-            ),
-            request_timeout=_bounded_number(
-                extra, "request_timeout_seconds", DEFAULT_REQUEST_TIMEOUT, MAX_REQUEST_TIMEOUT
-            ),
+            default_account_id=_optional_id(extra, "developer_account_id", "developer account id"),
+            refresh_margin=_refresh_margin(extra),
+            request_timeout=_request_timeout(extra),
             verify_tls=_verify_tls(extra),
             seed_ticket=seed_ticket,
             seed_refresh_token=seed_refresh_token,
@@ -137,11 +139,90 @@ class KiboConnectionConfig:
         )
 
 
-def parse_extra(raw: str | None) -> dict[str, Any]:
+APPLICATION_EXTRA_KEYS = frozenset(
+    {"tenant_id", "site_id", "auth_route", "refresh_margin_seconds", "request_timeout_seconds", "verify_tls"}
+)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class KiboApplicationConfig:
+    """
+    What the hook needs from a ``kibo_application`` Connection: a Kibo application's key and shared
+    secret, for every tenant the application is installed on.
+
+    :param base_url: the auth host without the trailing ``/api`` (the home pod by default)
+    :param application_key: the application key, OAuth's ``client_id``
+    :param shared_secret: the shared secret, OAuth's ``client_secret``
+    :param default_tenant_id: ``extra.tenant_id``, the tenant of tasks that name none
+    :param default_site_id: ``extra.site_id``, the site of tasks that name none
+    :param auth_route: which create route to ask (see :data:`AUTH_ROUTES`)
+    :param refresh_margin: refresh this long before the access token expires
+    :param request_timeout: seconds for each HTTP request
+    :param verify_tls: ``requests``' ``verify``: a bool or a CA bundle path
+    """
+
+    base_url: str
+    application_key: str
+    shared_secret: str
+    default_tenant_id: int | None
+    default_site_id: int | None
+    auth_route: str
+    refresh_margin: timedelta
+    request_timeout: float
+    verify_tls: bool | str
+    can_log_in = True
+    seed_ticket = None
+    seed_refresh_token = None
+    airflow_api_conn_id = None
+
+    @functools.cached_property
+    def identity(self) -> KiboIdentity:
+        """The auth host and the application key: a change of the shared secret alone keeps the tickets."""
+        return KiboIdentity.of_application(self.base_url, self.application_key)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secret strings the Connection holds, for masking."""
+        return (self.shared_secret,)
+
+    def __repr__(self) -> str:
+        return f"KiboApplicationConfig(base_url={self.base_url!r}, application_key={self.application_key!r})"
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> KiboApplicationConfig:
+        """
+        Validate a Connection.
+
+        :param conn: a ``kibo_application`` Connection
+        :raises KiboConfigError: naming the field at fault and what to put there
+        """
+        extra = parse_extra(conn.extra, APPLICATION_EXTRA_KEYS)
+        if not conn.login or not conn.login.strip():
+            raise KiboConfigError("login", "put the Kibo application key here (its client_id, as Dev Center shows it)")
+        if not conn.password:
+            raise KiboConfigError("password", "put the application's shared secret here (from Kibo's Dev Center)")
+        auth_route = extra.get("auth_route") or "auto"
+        if auth_route not in AUTH_ROUTES:
+            raise KiboConfigError("extra.auth_route", f"must be one of {', '.join(AUTH_ROUTES)}, not {auth_route!r}")
+        return cls(
+            base_url=_base_url(conn.host or HOME_POD, conn.port, conn.schema),
+            application_key=conn.login.strip(),
+            shared_secret=conn.password,
+            default_tenant_id=_optional_id(extra, "tenant_id", "tenant id"),
+            default_site_id=_optional_id(extra, "site_id", "site id"),
+            auth_route=auth_route,
+            refresh_margin=_refresh_margin(extra),
+            request_timeout=_request_timeout(extra),
+            verify_tls=_verify_tls(extra),
+        )
+
+
+def parse_extra(raw: str | None, known: frozenset[str]) -> dict[str, Any]:
     """
     Decode a Connection's ``extra`` strictly (Airflow's ``extra_dejson`` swallows bad JSON).
 
     :param raw: the ``extra`` text
+    :param known: the keys allowed in it
     """
     if not raw:
         return {}
@@ -151,10 +232,10 @@ def parse_extra(raw: str | None) -> dict[str, Any]:
         raise KiboConfigError("extra", f"must be a JSON object; it does not parse ({err.msg})") from None
     if not isinstance(extra, dict):
         raise KiboConfigError("extra", "must be a JSON object")
-    unknown = sorted(set(extra) - KNOWN_EXTRA_KEYS)
+    unknown = sorted(set(extra) - known)
     if unknown:
         raise KiboConfigError(
-            f"extra.{unknown[0]}", f"is not a known key; the known keys are {', '.join(sorted(KNOWN_EXTRA_KEYS))}"
+            f"extra.{unknown[0]}", f"is not a known key; the known keys are {', '.join(sorted(known))}"
         )
     return extra
 
@@ -237,11 +318,22 @@ def is_loopback(hostname: str) -> bool:
         return False
 
 
-def _optional_account_id(extra: dict[str, Any]) -> int | None:
-    value = extra.get("developer_account_id")
+def _optional_id(extra: dict[str, Any], key: str, what: str) -> int | None:
+    value = extra.get(key)
     if value in (None, ""):
         return None
-    return validate_id(value, "extra.developer_account_id", "developer account id")
+    return validate_id(value, f"extra.{key}", what)
+
+
+def _refresh_margin(extra: dict[str, Any]) -> timedelta:
+    maximum = MAX_REFRESH_MARGIN.total_seconds()
+    return timedelta(
+        seconds=_bounded_number(extra, "refresh_margin_seconds", DEFAULT_REFRESH_MARGIN.total_seconds(), maximum)
+    )
+
+
+def _request_timeout(extra: dict[str, Any]) -> float:
+    return _bounded_number(extra, "request_timeout_seconds", DEFAULT_REQUEST_TIMEOUT, MAX_REQUEST_TIMEOUT)
 
 
 def _bounded_number(extra: dict[str, Any], key: str, default: float, maximum: float) -> float:

@@ -328,7 +328,7 @@ class WriteBackStore:
         over one issued to anybody else, however long that one lasts
     """
 
-    def __init__(self, connection: TicketStore, variables: TicketStore, identity: KiboIdentity) -> None:
+    def __init__(self, connection: ConnectionTicketStore, variables: TicketStore, identity: KiboIdentity) -> None:
         self._connection = connection
         self._variables = variables
         self._identity = identity
@@ -344,6 +344,12 @@ class WriteBackStore:
 
     def slots(self) -> list[str]:
         return sorted({*self._connection.slots(), *self._variables.slots()})
+
+    def read_note(self, slot: str) -> dict[str, Any] | None:
+        return self._variables.read_note(slot)
+
+    def write_note(self, slot: str, note: dict[str, Any]) -> None:
+        self._variables.write_note(slot, note)
 
     def write(self, slot: str, ticket: KiboAuthTicket) -> None:
         try:

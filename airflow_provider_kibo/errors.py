@@ -135,6 +135,27 @@ class KiboTenantAccessError(KiboNoAccessError):
         super().__init__(f"tenant {tenant_id}", "tenant", available_tenant_ids, "add the user", **api_error)
 
 
+class KiboApplicationAccessError(KiboNoAccessError):
+    """
+    The Kibo application may not call the tenant: it is not installed there; retrying cannot help.
+
+    :param tenant_id: the tenant asked for
+    :param application_key: the application's key
+    :param api_error: Kibo's error details, as :class:`KiboApiError` takes them
+    """
+
+    def __init__(self, tenant_id: int, application_key: str, **api_error: Any) -> None:
+        self.tenant_id = tenant_id
+        self.application_key = application_key
+        KiboAuthError.__init__(
+            self,
+            f"Kibo application {application_key} may not call tenant {tenant_id}: it is not installed there. "
+            "Install it on that tenant in Kibo's Dev Center (or ask the tenant's administrator to), "
+            "or remove the tenant from the task",
+            **api_error,
+        )
+
+
 class KiboTicketStoreError(KiboError):
     """A ticket could not be written where the Connection says tickets are kept."""
 

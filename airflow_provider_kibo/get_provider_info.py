@@ -7,6 +7,7 @@ from typing import Any
 from airflow_provider_kibo import __version__
 
 CONNECTION_TYPE = "kibo_developer"
+APPLICATION_CONNECTION_TYPE = "kibo_application"
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "developer_account_id": {
@@ -58,14 +59,54 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+APPLICATION_CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "tenant_id": {
+        "label": "Default tenant id",
+        "description": "The Kibo tenant tasks call unless they name another; the application must be installed there.",
+        "schema": {"type": ["integer", "null"]},
+    },
+    "site_id": {
+        "label": "Default site id",
+        "description": "Optional: the site of that tenant that calls are about (x-vol-site).",
+        "schema": {"type": ["integer", "null"]},
+    },
+    "auth_route": {
+        "label": "Token route",
+        "description": (
+            "How to ask for a token: auto (the OAuth route, and the older ticket route where the pod answers 404), "
+            "oauth, or ticket."
+        ),
+        "schema": {"type": ["string", "null"], "default": "auto"},
+    },
+    "refresh_margin_seconds": CONN_FIELDS["refresh_margin_seconds"],
+    "request_timeout_seconds": CONN_FIELDS["request_timeout_seconds"],
+    "verify_tls": CONN_FIELDS["verify_tls"],
+}
+"""The extra fields of the application Connection's form."""
+
+APPLICATION_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port"],
+    "relabeling": {"host": "Kibo auth host", "login": "Application key", "password": "Shared secret"},
+    "placeholders": {
+        "host": "https://home.mozu.com (the default)",
+        "login": "MyNamespace.orders_export.1.0.0.Release",
+        "tenant_id": "100001",
+        "site_id": "100011",
+        "auth_route": "auto",
+        "refresh_margin_seconds": "180",
+        "request_timeout_seconds": "30",
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow."""
     return {
         "package-name": "airflow-provider-kibo",
         "name": "Kibo Commerce",
         "description": (
-            "Kibo Commerce auth tickets for developer accounts and tenants: created, refreshed, shared "
-            "and never leaked."
+            "Kibo Commerce auth tickets of users (developer accounts, tenants) and applications: created, "
+            "refreshed, shared and never leaked."
         ),
         "versions": [__version__],
         "integrations": [
@@ -78,7 +119,11 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Kibo Commerce",
-                "python-modules": ["airflow_provider_kibo.hooks.developer", "airflow_provider_kibo.hooks.tenant"],
+                "python-modules": [
+                    "airflow_provider_kibo.hooks.developer",
+                    "airflow_provider_kibo.hooks.tenant",
+                    "airflow_provider_kibo.hooks.application",
+                ],
             }
         ],
         "operators": [
@@ -106,6 +151,13 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": CONNECTION_TYPE,
                 "conn-fields": CONN_FIELDS,
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
-            }
+            },
+            {
+                "hook-class-name": "airflow_provider_kibo.hooks.application.KiboApplicationHook",
+                "hook-name": "Kibo Application",
+                "connection-type": APPLICATION_CONNECTION_TYPE,
+                "conn-fields": APPLICATION_CONN_FIELDS,
+                "ui-field-behaviour": APPLICATION_UI_FIELD_BEHAVIOUR,
+            },
         ],
     }

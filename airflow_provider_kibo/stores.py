@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from airflow_provider_kibo import airflow_compat
 from airflow_provider_kibo._deprecated import renamed
 from airflow_provider_kibo.sealing import KEY_PREFIX, TicketSeal, entry_record
-from airflow_provider_kibo.tickets.identity import normalise_base_url
+from airflow_provider_kibo.tickets.identity import KiboIdentity, normalise_base_url
 from airflow_provider_kibo.tickets.kinds import KINDS, slot_of
 from airflow_provider_kibo.tickets.values import KiboAuthTicket, TicketFormatError, TicketRecord, ticket_from_stored
 from airflow_provider_kibo.variables import Variables
@@ -58,6 +58,12 @@ class TicketStore(Protocol):
 
     def slots(self) -> list[str]:
         """Every slot the store ever wrote for the Connection (some may be empty now)."""
+
+    def read_note(self, slot: str) -> dict[str, Any] | None:
+        """The document without secrets kept in ``slot`` (what an application learnt of a tenant), or ``None``."""
+
+    def write_note(self, slot: str, note: dict[str, Any]) -> None:
+        """Keep a document without secrets in ``slot``; it names whom it was learnt for (``issuedTo``)."""
 
 
 def decode_ticket(raw: Any, where: str) -> KiboAuthTicket | None:
@@ -155,6 +161,16 @@ class VariableTicketStore:
         self._move_legacy(None)
         return sorted(self._read_index() or ())
 
+    def read_note(self, slot: str) -> dict[str, Any] | None:
+        entry = decode_entry(self._variables.get(self.key(slot)), f"Variable {self.key(slot)}")
+        note = entry.get("note") if entry is not None else None
+        return note if isinstance(note, dict) else None
+
+    def write_note(self, slot: str, note: dict[str, Any]) -> None:
+        description = f"What a Kibo application of Connection {self.conn_id} learnt (airflow-provider-kibo)"
+        self._variables.set(self.key(slot), json.dumps({"note": note}), description)
+        self._index(slot)
+
     def _read_index(self) -> set[str] | None:
         raw = self._variables.get(self.index_key)
         try:
@@ -222,6 +238,7 @@ class MemoryTicketStore:
     def __init__(self) -> None:
         self.description = "this process's memory (not shared with other processes)"
         self._tickets: dict[str, KiboAuthTicket] = {}
+        self._notes: dict[str, dict[str, Any]] = {}
         self._guard = threading.Lock()
 
     def read(self, slot: str) -> KiboAuthTicket | None:
@@ -241,7 +258,15 @@ class MemoryTicketStore:
 
     def slots(self) -> list[str]:
         with self._guard:
-            return sorted(self._tickets)
+            return sorted({*self._tickets, *self._notes})
+
+    def read_note(self, slot: str) -> dict[str, Any] | None:
+        with self._guard:
+            return self._notes.get(slot)
+
+    def write_note(self, slot: str, note: dict[str, Any]) -> None:
+        with self._guard:
+            self._notes[slot] = note
 
     def delete_issued_by(self, base_url: str) -> int:
         """
@@ -253,6 +278,8 @@ class MemoryTicketStore:
             slots = [s for s, t in self._tickets.items() if t.issued_to and t.issued_to.base_url == base_url]
             for slot in slots:
                 del self._tickets[slot]
+            for slot in [s for s, note in self._notes.items() if _learnt_at(note, base_url)]:
+                del self._notes[slot]
         return len(slots)
 
 
@@ -299,7 +326,10 @@ def delete_tickets_issued_by(base_url: str) -> int:
         return removed
 
     def issued_by_host(key: str, value: str) -> bool:
-        record = entry_record(decode_entry(value, f"Variable {key}"), f"Variable {key}")
+        entry = decode_entry(value, f"Variable {key}")
+        if entry is not None and isinstance(entry.get("note"), dict):
+            return _learnt_at(entry["note"], host)
+        record = entry_record(entry, f"Variable {key}")
         return record is not None and record.issued_to is not None and record.issued_to.base_url == host
 
     def conn_ids(keys: list[str]) -> set[str]:
@@ -314,6 +344,11 @@ def delete_tickets_issued_by(base_url: str) -> int:
 
     airflow_compat.delete_metadata_variables("kibo_ticket_", index_or_key_of_an_emptied_connection)
     return removed + len(deleted)
+
+
+def _learnt_at(note: dict[str, Any], base_url: str) -> bool:
+    identity = KiboIdentity.from_json(note.get("issuedTo"))
+    return identity is not None and identity.base_url == base_url
 
 
 __getattr__ = renamed(__name__, {"running_in_task": "airflow_provider_kibo.airflow_compat:has_supervisor"})

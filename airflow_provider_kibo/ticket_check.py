@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_kibo._deprecated import renamed
 
 if TYPE_CHECKING:
-    from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
-    from airflow_provider_kibo.hooks.tenant import KiboTenantHook
+    from airflow_provider_kibo.scope import ScopeHook
     from airflow_provider_kibo.tickets.values import TicketRecord
 
 
-def check_ticket(
-    hook: KiboDeveloperHook | KiboTenantHook, min_valid_for: timedelta, check_access: bool
-) -> dict[str, Any] | None:
+def check_ticket(hook: ScopeHook, min_valid_for: timedelta, check_access: bool) -> dict[str, Any] | None:
     """
     One check of the sensor and its trigger: the ticket's summary when the condition holds, else ``None``.
 
     :param hook: the hook of the Connection and the account (or tenant) to check
     :param min_valid_for: how long the ticket must stay valid at least
-    :param check_access: ask Kibo for a ticket (succeeds once the user may use the account) rather
-        than reading the store only; the store-only check reads the ticket's record, no secret
+    :param check_access: ask Kibo for a ticket (succeeds once the user may use the account, or the
+        application the tenant) rather than reading the store only; the store-only check reads the
+        ticket's record, no secret
     :raises KiboConfigError: with ``check_access``, when even a ticket Kibo has just issued is valid
         for less than ``min_valid_for``, which no later check could change
     """
@@ -32,6 +31,7 @@ def check_ticket(
     if check_access:
         try:
             ticket = hook.get_ticket(min_valid_for=min_valid_for)
+            summary = hook.summary(ticket)  # type: ignore[arg-type]  # the hook's own ticket
         except KiboNoAccessError:
             return None
         # The hook renews a ticket valid for less than min_valid_for, so a shorter one is brand new.
@@ -42,7 +42,7 @@ def check_ticket(
                 f"asks for a ticket valid for {min_valid_for}, but Kibo issues access tokens valid for "
                 f"{timedelta(seconds=round(lifetime.total_seconds()))} only; ask for less",
             )
-        record = ticket.record()
+        record = dataclasses.replace(ticket.record(), summary=summary)
     else:
         record = hook.stored_ticket_record()
     if record is None or record.access_token_expires_at - hook.now() < min_valid_for:

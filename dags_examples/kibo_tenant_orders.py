@@ -3,20 +3,24 @@ Export the orders of Kibo tenants, one JSON lines file per tenant and day.
 
 For each tenant in the ``tenants`` param (dynamic task mapping over a task group):
 
-1. ``switch``: ``KiboRefreshTicketOperator`` makes sure a fresh admin-user ticket for the tenant is
-   stored (one login for the Connection, then a switch per tenant);
+1. ``switch``: ``KiboRefreshTicketOperator`` makes sure a fresh ticket for the tenant is stored: with
+   a user's Connection an admin-user ticket (one login for the Connection, then a switch per tenant),
+   with an application's Connection the application's token (one for the Connection) and the tenant's
+   host, which also checks that the application is installed there;
 2. ``wait``: ``KiboTicketSensor`` confirms it is there and valid for the next 10 minutes;
 3. ``export``: pages through the tenant's ``GET /commerce/orders`` updated on the UTC day before the
    run's logical date (the day that just ended, for the run at midnight) and writes them to
    ``<output_dir>/<tenant>/<day>.jsonl``. A re-run of the same logical date writes the same file (it
    replaces it whole).
 
-Then ``summarise`` reports the orders per tenant. A tenant the user cannot access fails its own
-``switch`` with a message listing the tenants the user does have; the other tenants still finish.
+Then ``summarise`` reports the orders per tenant. A tenant the Connection cannot reach fails its own
+``switch`` (a user's Connection lists the tenants the user does have; an application's says to install
+it there); the other tenants still finish.
 
-Needs a ``kibo_developer`` Connection (default id ``kibo_developer_default``): the Kibo home URL as
-host, the user's email address and password (tenant tickets are only issued to a login). The
-defaults of ``tenants`` are the tenants of the bundled emulator's demo user.
+Needs either kind of Connection, named by the ``conn_id`` param: a ``kibo_developer`` Connection (the
+Kibo home URL as host, the user's email address and password: tenant tickets are only issued to a
+login) or a ``kibo_application`` Connection (the auth host, the application key and the shared
+secret). The defaults of ``tenants`` are the tenants of the bundled emulator's demo user.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ with DAG(
     max_active_runs=1,
     tags=["kibo"],
     params={
-        "conn_id": Param("kibo_developer_default", type="string", description="The kibo_developer Connection"),
+        "conn_id": Param("kibo_developer_default", type="string",
+                         description="A kibo_developer or a kibo_application Connection"),
         "tenants": Param([100001, 100002, 100003], type="array", items={"type": "integer"}, minItems=1,
                          description="Kibo tenants to export the orders of"),
         "output_dir": Param(os.path.join(tempfile.gettempdir(), "kibo_tenant_orders"), type="string",
@@ -60,13 +65,13 @@ with DAG(
         import json
         from pathlib import Path
 
-        from airflow_provider_kibo.hooks.tenant import KiboTenantHook
+        from airflow_provider_kibo.scope import scope_hook
 
         moment = (logical_date or dag_run.run_after).astimezone(UTC)  # a manual run may have no logical date
         day_end = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         day = day_end - timedelta(days=1)
         start, end = (d.strftime("%Y-%m-%dT%H:%M:%SZ") for d in (day, day_end))
-        hook = KiboTenantHook(params["conn_id"], tenant)
+        hook = scope_hook(params["conn_id"], None, tenant)  # a user's tenant ticket or an application's token
         orders = hook.paginate(ORDERS, params={
             "filter": f"auditInfo.updateDate ge {start} and auditInfo.updateDate lt {end}",
             "sortBy": "auditInfo.updateDate asc",

@@ -1,13 +1,14 @@
 """
-The demo: ``kibo_per_account_pipeline`` and then ``kibo_tenant_orders`` end to end against the bundled
-Kibo emulator.
+The demo: ``kibo_per_account_pipeline``, then ``kibo_tenant_orders`` with a user's Connection and
+again with an application's, end to end against the bundled Kibo emulator.
 
 Run it with ``python3 scripts/dev.py demo``. It prepares an Airflow home with SQLite under
 ``.kibo-demo/`` (ignored by git), starts the emulator on loopback, points the
 ``kibo_developer_default`` Connection at it, runs the per-account example DAG with
 ``airflow dags test`` for the emulator's three developer accounts plus one the demo user cannot
-access, then the tenant orders DAG for its three tenants plus one it cannot access, and prints what
-happened. Nothing keeps running afterwards.
+access, then the tenant orders DAG for its three tenants plus one it cannot access, then the same
+DAG with the ``kibo_application_default`` Connection (the emulator's demo application, installed on
+two of the three tenants), and prints what happened. Nothing keeps running afterwards.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_HOME = REPO / ".kibo-demo"
 ACCOUNTS = [1001, 1002, 1003, 1999]
 TENANTS = [100001, 100002, 100003, 199999]
+APP_TENANTS = [100001, 100002, 100003]
+"""The demo application is installed on the first two."""
 
 
 def main() -> int:
-    from airflow_provider_kibo.testing import DEMO_USERS, KiboEmulator
+    from airflow_provider_kibo.testing import DEMO_APPLICATIONS, DEMO_USERS, KiboEmulator
 
     shutil.rmtree(DEMO_HOME, ignore_errors=True)
     output_dir, log_file = DEMO_HOME / "output", DEMO_HOME / "airflow-dags-test.log"
     DEMO_HOME.mkdir()
-    user = DEMO_USERS[0]
+    user, app = DEMO_USERS[0], DEMO_APPLICATIONS[0]
     with KiboEmulator(DEMO_USERS) as emulator:
         env = {
             **os.environ,
@@ -41,6 +44,10 @@ def main() -> int:
             "AIRFLOW_CONN_KIBO_DEVELOPER_DEFAULT": json.dumps(
                 {"conn_type": "kibo_developer", "host": emulator.base_url, "login": user.email,
                  "password": user.password, "extra": {"developer_account_id": ACCOUNTS[0]}}
+            ),
+            "AIRFLOW_CONN_KIBO_APPLICATION_DEFAULT": json.dumps(
+                {"conn_type": "kibo_application", "host": emulator.base_url, "login": app.key,
+                 "password": app.shared_secret}
             ),
         }
         print(f"Kibo emulator listening on {emulator.base_url}")
@@ -58,13 +65,24 @@ def main() -> int:
             orders_run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "kibo_tenant_orders",
                                          "--conf", conf], env=env, stdout=log, stderr=log)
         calls = emulator.status_counts()
+        emulator.reset_counters()
+        print(f"Running kibo_tenant_orders with the application {app.key} for tenants {APP_TENANTS} ...",
+              flush=True)
+        with log_file.open("a") as log:
+            conf = json.dumps({"conn_id": "kibo_application_default", "tenants": APP_TENANTS,
+                               "output_dir": str(output_dir / "app-orders")})
+            app_run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "kibo_tenant_orders",
+                                      "--conf", conf], env=env, stdout=log, stderr=log)
+        app_calls = emulator.status_counts()
 
     report_accounts(output_dir, log_file, developer_calls)
     report_tenants(output_dir / "orders", log_file, calls)
+    report_application(output_dir / "app-orders", log_file, app_calls)
     print(f"\nOutputs: {output_dir}\nAirflow's output and the task logs: {log_file}")
-    failed = [name for name, done in (("kibo_per_account_pipeline", run), ("kibo_tenant_orders", orders_run))
-              if done.returncode != 0]
-    print(f"{', '.join(failed)} failed; see the log." if failed else "Both runs succeeded.")
+    runs = (("kibo_per_account_pipeline", run), ("kibo_tenant_orders", orders_run),
+            ("kibo_tenant_orders with the application", app_run))
+    failed = [name for name, done in runs if done.returncode != 0]
+    print(f"{', '.join(failed)} failed; see the log." if failed else "All three runs succeeded.")
     return 1 if failed else 0
 
 
@@ -103,6 +121,24 @@ def report_tenants(orders_dir: Path, log_file: Path, calls: dict[str, dict[int, 
     switches = calls["tenant_refresh"].get(200, 0)
     pages = sum(calls["orders"].values())
     print(f"\nKibo tenant calls: {logins} login, {switches} tenant switches, {pages} order pages.")
+
+
+def report_application(orders_dir: Path, log_file: Path, calls: dict[str, dict[int, int]]) -> None:
+    """Print the orders exported per tenant with the application's Connection, and the Kibo calls it took."""
+    print(f"\n{'tenant':>8}  {'orders':>6}  file (application credentials)")
+    for tenant in APP_TENANTS:
+        files = sorted((orders_dir / str(tenant)).glob("*.jsonl"))
+        if files:
+            print(f"{tenant:>8}  {sum(1 for _ in files[-1].open()):>6}  {files[-1]}")
+        elif f"may not call tenant {tenant}" in log_file.read_text():
+            print(f"{tenant:>8}  (the application is not installed there: its switch task failed, the others went on)")
+        else:
+            print(f"{tenant:>8}  (its export failed; see the Airflow output below)")
+    tokens = calls["app_oauth"].get(200, 0) + calls["app_ticket"].get(200, 0)
+    print(f"\nKibo application calls: {tokens} token, {calls['app_refresh'].get(200, 0)} refreshes, "
+          f"{sum(calls['tenant_lookup'].values())} tenant lookups, {sum(calls['orders'].values())} order pages, "
+          f"and {sum(calls[r].get(200, 0) for r in ('create', 'tenant_create', 'tenant_refresh'))} user logins or "
+          "switches.")
 
 
 if __name__ == "__main__":

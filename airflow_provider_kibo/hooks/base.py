@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypedDict, TypeVar
 
 import requests
 from airflow.sdk import BaseHook
@@ -24,14 +24,14 @@ from airflow.sdk import BaseHook
 from airflow_provider_kibo import airflow_compat
 from airflow_provider_kibo._deprecated import REMOVED_IN, renamed
 from airflow_provider_kibo.airflow_compat import AirflowProviderDeprecationWarning
-from airflow_provider_kibo.config import KiboConnectionConfig, validate_min_valid_for
+from airflow_provider_kibo.config import validate_min_valid_for
 from airflow_provider_kibo.errors import KiboConfigError, KiboError
 from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR
 from airflow_provider_kibo.masking import mask_secrets, mask_ticket
 from airflow_provider_kibo.session import KiboBearerAuth, KiboSession, SessionContext
 from airflow_provider_kibo.stores import MemoryTicketStore, TicketStore, variable_or_memory_store
 from airflow_provider_kibo.tickets.kinds import TicketKind
-from airflow_provider_kibo.tickets.manager import TicketManager, utcnow
+from airflow_provider_kibo.tickets.manager import Credentials, TicketManager, utcnow
 from airflow_provider_kibo.tickets.values import KiboAuthTicket, TicketRecord
 from airflow_provider_kibo.transport import (
     BEST_EFFORT_ATTEMPT,
@@ -53,6 +53,25 @@ DEFAULT_PAGE_SIZE = 100
 T = TypeVar("T", bound=KiboAuthTicket)
 
 
+class HookConfig(Credentials, Protocol):
+    """What a hook needs of its Connection's validated settings, whatever the kind of Connection."""
+
+    @property
+    def request_timeout(self) -> float: ...
+
+    @property
+    def verify_tls(self) -> bool | str: ...
+
+    @property
+    def airflow_api_conn_id(self) -> str | None: ...
+
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+
+
+C = TypeVar("C", bound=HookConfig)
+
+
 class HookOptions(TypedDict, total=False):
     """
     What a hook takes besides its Connection and scope: seams for tests and benchmarks, which
@@ -72,11 +91,12 @@ class HookOptions(TypedDict, total=False):
     store: TicketStore
 
 
-class KiboTicketHook(BaseHook, Generic[T]):
+class KiboTicketHook(BaseHook, Generic[T, C]):
     """
     The Kibo tickets of a Connection for one scope, and calls to Kibo's APIs with them.
 
-    Subclasses declare the kind of ticket (:attr:`kind`) and the scope (:attr:`scope_id`).
+    Subclasses declare the kind of ticket (:attr:`kind`), the settings of their kind of Connection
+    (:attr:`config_class`) and the scope (:attr:`scope_id`).
 
     :param kibo_conn_id: the Connection with the Kibo host and the credentials
     :param options: see :class:`HookOptions`
@@ -84,6 +104,8 @@ class KiboTicketHook(BaseHook, Generic[T]):
 
     conn_name_attr = "kibo_conn_id"
     kind: ClassVar[TicketKind[Any]]
+    config_class: type[C]
+    """Validates the Connection: ``from_connection(conn)``."""
     conn_fields: ClassVar[dict[str, dict[str, Any]]] = {}
     """The extra fields of the Connection form (Airflow 3.2+ reads them from ``get_provider_info``)."""
     ui_field_behaviour: ClassVar[dict[str, Any]] = {}
@@ -101,20 +123,19 @@ class KiboTicketHook(BaseHook, Generic[T]):
     # -- configuration, read on first use -----------------------------------------------------------
 
     @functools.cached_property
-    def config(self) -> KiboConnectionConfig:
+    def config(self) -> C:
         """The validated Connection; its secrets are registered for masking."""
         config = self.config_from(self.get_connection(self.kibo_conn_id))
         mask_secrets(config.secrets)
         return config
 
-    @staticmethod
-    def config_from(conn: Connection) -> KiboConnectionConfig:
+    def config_from(self, conn: Connection) -> C:
         """
         Validate a Connection without touching Kibo.
 
-        :param conn: a ``kibo_developer`` Connection
+        :param conn: a Connection of the hook's type
         """
-        return KiboConnectionConfig.from_connection(conn)
+        return self.config_class.from_connection(conn)  # type: ignore[attr-defined]
 
     @functools.cached_property
     def store(self) -> TicketStore:
@@ -172,6 +193,18 @@ class KiboTicketHook(BaseHook, Generic[T]):
     def scope_id(self) -> int:
         """The developer account or tenant the hook works on."""
         raise NotImplementedError
+
+    def task_scope(self) -> dict[str, int | None]:
+        """The hook's scope as tasks name it: ``developer_account_id`` and ``tenant_id``, one of them ``None``."""
+        raise NotImplementedError
+
+    def summary(self, ticket: T) -> dict[str, Any]:
+        """
+        What a task reports of the hook's ticket: its summary, without any secret.
+
+        :param ticket: a ticket of the hook's
+        """
+        return ticket.summary()
 
     def scope_description(self) -> str:
         """What the hook's tickets are for, in words, e.g. ``developer account 1001``."""

@@ -10,7 +10,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from airflow_provider_kibo._deprecated import REMOVED_IN, renamed
 from airflow_provider_kibo.airflow_compat import AirflowProviderDeprecationWarning
-from airflow_provider_kibo.config import validate_id
+from airflow_provider_kibo.config import KiboConnectionConfig, validate_id
 from airflow_provider_kibo.errors import KiboConfigError
 from airflow_provider_kibo.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_kibo.hooks.base import HookOptions, KiboTicketHook
@@ -54,7 +54,7 @@ def _account_per_call(
     return decorate
 
 
-class KiboDeveloperHook(KiboTicketHook[KiboDeveloperTicket]):
+class KiboDeveloperHook(KiboTicketHook[KiboDeveloperTicket, KiboConnectionConfig]):
     """
     A Kibo user's developer auth tickets (``kibo_developer`` Connection) for one developer account,
     and calls to Kibo's developer APIs with them.
@@ -72,6 +72,7 @@ class KiboDeveloperHook(KiboTicketHook[KiboDeveloperTicket]):
     default_conn_name = "kibo_developer_default"
     conn_type = "kibo_developer"
     hook_name = "Kibo Developer"
+    config_class = KiboConnectionConfig
     kind = DEVELOPER_TICKETS
     conn_fields = CONN_FIELDS
     ui_field_behaviour = UI_FIELD_BEHAVIOUR
@@ -111,6 +112,9 @@ class KiboDeveloperHook(KiboTicketHook[KiboDeveloperTicket]):
                 "set the default developer account id, or pass developer_account_id to the hook or task",
             )
         return self.config.default_account_id
+
+    def task_scope(self) -> dict[str, int | None]:
+        return {"developer_account_id": self.account_id(), "tenant_id": None}
 
     @property
     def scope_id(self) -> int:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import Any, Unpack
 from urllib.parse import urlsplit
 
-from airflow_provider_kibo.config import validate_id
+from airflow_provider_kibo.config import KiboConnectionConfig, validate_id
 from airflow_provider_kibo.errors import KiboApiError, KiboConfigError
 from airflow_provider_kibo.hooks.base import HookOptions, KiboTicketHook
 from airflow_provider_kibo.session import SessionContext
@@ -13,24 +13,38 @@ from airflow_provider_kibo.tickets.kinds import TENANT_TICKETS
 from airflow_provider_kibo.tickets.values import KiboTenantTicket
 
 
-def context_headers(ticket: KiboTenantTicket, site_id: int | None) -> dict[str, str]:
+def tenant_url(connection_url: str, tenant: dict[str, Any]) -> str:
+    """
+    A tenant's API host: the domain Kibo names for it, with the scheme of the Connection's host.
+
+    :param connection_url: the Connection's host URL
+    :param tenant: the tenant as Kibo describes it (``id``, ``domain``, ``sites``, ``masterCatalogs``)
+    :raises KiboApiError: when Kibo names no domain
+    """
+    domain = tenant.get("domain")
+    if not isinstance(domain, str) or not domain:
+        raise KiboApiError(f"Kibo names no domain to call tenant {tenant.get('id')} at")
+    return f"{urlsplit(connection_url).scheme}://{domain}"
+
+
+def context_headers(tenant: dict[str, Any], site_id: int | None) -> dict[str, str]:
     """
     The headers that put a tenant API call in its context: ``x-vol-tenant``, and with a site
-    ``x-vol-site``, ``x-vol-catalog`` and ``x-vol-master-catalog`` as the ticket describes the site.
+    ``x-vol-site``, ``x-vol-catalog`` and ``x-vol-master-catalog`` as Kibo describes the site.
 
-    :param ticket: the tenant's ticket
+    :param tenant: the tenant as Kibo describes it (``id``, ``domain``, ``sites``, ``masterCatalogs``)
     :param site_id: the site, if the call is about one
     :raises KiboConfigError: when the tenant has no such site
     """
-    headers = {"x-vol-tenant": str(ticket.tenant_id)}
+    headers = {"x-vol-tenant": str(tenant.get("id"))}
     if site_id is None:
         return headers
-    if site_id not in ticket.site_ids:
-        sites = ", ".join(map(str, ticket.site_ids)) or "none"
-        raise KiboConfigError("site_id", f"tenant {ticket.tenant_id} has no site {site_id}; its sites: {sites}")
+    sites = [s for s in tenant.get("sites") or [] if isinstance(s, dict) and isinstance(s.get("id"), int)]
+    site = next((s for s in sites if s["id"] == site_id), None)
+    if site is None:
+        known = ", ".join(str(s["id"]) for s in sites) or "none"
+        raise KiboConfigError("site_id", f"tenant {tenant.get('id')} has no site {site_id}; its sites: {known}")
     headers["x-vol-site"] = str(site_id)
-    tenant = ticket.document[ticket.SCOPE_KEY]
-    site = next((s for s in tenant.get("sites") or [] if isinstance(s, dict) and s.get("id") == site_id), {})
     catalog = site.get("catalogId")
     if isinstance(catalog, int):
         headers["x-vol-catalog"] = str(catalog)
@@ -40,7 +54,7 @@ def context_headers(ticket: KiboTenantTicket, site_id: int | None) -> dict[str, 
     return headers
 
 
-class KiboTenantHook(KiboTicketHook[KiboTenantTicket]):
+class KiboTenantHook(KiboTicketHook[KiboTenantTicket, KiboConnectionConfig]):
     """
     The admin-user ticket of one Kibo tenant for a ``kibo_developer`` Connection (the same Kibo user
     and password as its developer tickets), and calls to the tenant's APIs with it.
@@ -56,6 +70,7 @@ class KiboTenantHook(KiboTicketHook[KiboTenantTicket]):
     """
 
     default_conn_name = "kibo_developer_default"
+    config_class = KiboConnectionConfig
     kind = TENANT_TICKETS
 
     def __init__(
@@ -72,23 +87,15 @@ class KiboTenantHook(KiboTicketHook[KiboTenantTicket]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kibo_conn_id={self.kibo_conn_id!r}, tenant_id={self.tenant_id})"
 
+    def task_scope(self) -> dict[str, int | None]:
+        return {"developer_account_id": None, "tenant_id": self.tenant_id}
+
     @property
     def scope_id(self) -> int:
         """The tenant."""
         return self.tenant_id
 
-    def base_url(self, ticket: KiboTenantTicket) -> str:
-        """
-        The tenant's API host: the domain its ticket names, with the Connection's scheme.
-
-        :param ticket: the tenant's ticket
-        :raises KiboApiError: when the ticket names no domain
-        """
-        if not ticket.domain:
-            raise KiboApiError(f"Kibo's ticket for tenant {ticket.tenant_id} names no domain to call the tenant at")
-        return f"{urlsplit(self.config.base_url).scheme}://{ticket.domain}"
-
     def api_context(self) -> SessionContext:
         """The tenant's host and context headers, as its current ticket names them."""
-        ticket = self.get_ticket()
-        return self.base_url(ticket), context_headers(ticket, self.site_id)
+        tenant = self.get_ticket().document[KiboTenantTicket.SCOPE_KEY]
+        return tenant_url(self.config.base_url, tenant), context_headers(tenant, self.site_id)

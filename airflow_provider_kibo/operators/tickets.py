@@ -67,12 +67,13 @@ class KiboRefreshTicketOperator(ScopedTicketTask, BaseOperator):
             ticket = self.hook.refresh_ticket()
         else:
             ticket = self.hook.get_ticket(min_valid_for=self.min_valid_for)
+        summary = self.hook.summary(ticket)  # type: ignore[arg-type]  # the hook's own ticket
         obtained = self.hook.tickets.obtained
         self.log.info(
             "%s %s (%s); valid until %s",
             OBTAINED[obtained[-1]] if obtained else "Reused the stored Kibo ticket of",
-            self.hook.kind.describe(ticket.scope_id),
+            self.hook.scope_description(),
             ticket.scope_name,
             ticket.access_token_expires_at.isoformat(),
         )
-        return {**ticket.summary(), "refreshed": bool(obtained)}
+        return {**summary, "refreshed": bool(obtained)}

@@ -81,8 +81,7 @@ class KiboTicketSensor(ScopedTicketTask, BaseSensorOperator):
         self.defer(
             trigger=KiboTicketTrigger(
                 kibo_conn_id=self.kibo_conn_id,
-                developer_account_id=None if self.tenant_id is not None else self.hook.scope_id,
-                tenant_id=None if self.tenant_id is None else self.hook.scope_id,
+                **self.hook.task_scope(),
                 min_valid_for_seconds=self.min_valid_for.total_seconds(),
                 check_access=self.check_access,
                 poll_interval=self.poke_interval,

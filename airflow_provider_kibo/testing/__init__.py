@@ -8,15 +8,18 @@ misbehave on demand. Use it from Python, from pytest (fixture
 
 The default user is ``developer@example.com`` with password ``emulator-password``
 (see :data:`DEMO_USERS`); it only opens the emulator. It has developer accounts 1001-1003 and
-tenants 100001 (45 orders), 100002 (12) and 100003 (none).
+tenants 100001 (45 orders), 100002 (12) and 100003 (none). The default application (see
+:data:`DEMO_APPLICATIONS`) is installed on tenants 100001 and 100002.
 """
 
 from __future__ import annotations
 
 from airflow_provider_kibo.testing.emulator import KiboEmulator
 from airflow_provider_kibo.testing.models import (
+    DEMO_APPLICATIONS,
     DEMO_USERS,
     EmulatorAccount,
+    EmulatorApplication,
     EmulatorClock,
     EmulatorSite,
     EmulatorTenant,
@@ -26,8 +29,10 @@ from airflow_provider_kibo.testing.models import (
 from airflow_provider_kibo.testing.state import Fault
 
 __all__ = [
+    "DEMO_APPLICATIONS",
     "DEMO_USERS",
     "EmulatorAccount",
+    "EmulatorApplication",
     "EmulatorClock",
     "EmulatorSite",
     "EmulatorTenant",

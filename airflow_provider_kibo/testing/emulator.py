@@ -25,7 +25,9 @@ from collections.abc import Iterable
 from types import TracebackType
 
 from airflow_provider_kibo.testing.models import (
+    DEMO_APPLICATIONS,
     DEMO_USERS,
+    EmulatorApplication,
     EmulatorClock,
     EmulatorUser,
     Seconds,
@@ -47,6 +49,8 @@ class KiboEmulator:
         new one and the old one dies at once. If false the same token is returned.
     :param no_access_status: 401 or 403, the status for an account or tenant the user cannot use.
     :param latency: Seconds added to every Kibo response (not to ``/_emulator/`` routes).
+    :param applications: Applications that can authenticate with their key and shared secret
+        (default: :data:`DEMO_APPLICATIONS`, installed on tenants 100001 and 100002).
 
     Tenants: one port serves every tenant. A tenant's (and its sites') ``domain`` in a tenant
     ticket is ``{host}:{port}/_tenant/{tenantId}``, so ``http://{domain}/api/commerce/orders``
@@ -82,11 +86,13 @@ class KiboEmulator:
         rotate_refresh_tokens: bool = False,
         no_access_status: int = 403,
         latency: Seconds = 0.0,
+        applications: Iterable[EmulatorApplication] = DEMO_APPLICATIONS,
     ) -> None:
         self.clock = EmulatorClock()
         self._state = EmulatorState(
             users,
             self.clock,
+            applications=applications,
             access_token_lifetime=access_token_lifetime,
             refresh_token_lifetime=refresh_token_lifetime,
             rotate_refresh_tokens=rotate_refresh_tokens,
@@ -170,6 +176,29 @@ class KiboEmulator:
 
     # ----------------------------------------------------------------- settings
     @property
+    def applications(self) -> tuple[EmulatorApplication, ...]:
+        """The applications that can authenticate."""
+        return self._state.applications.applications
+
+    @property
+    def application_auth_routes(self) -> tuple[str, ...]:
+        """The application create routes served: ``oauth``, ``ticket`` or both."""
+        return self._state.application_auth_routes
+
+    @application_auth_routes.setter
+    def application_auth_routes(self, value: Iterable[str]) -> None:
+        self._state.configure(application_auth_routes=list(value))
+
+    @property
+    def oauth_expires_in(self) -> bool:
+        """Whether the OAuth answer gives ``expires_in``."""
+        return self._state.oauth_expires_in
+
+    @oauth_expires_in.setter
+    def oauth_expires_in(self, value: bool) -> None:
+        self._state.configure(oauth_expires_in=value)
+
+    @property
     def rotate_refresh_tokens(self) -> bool:
         """Whether refresh tokens are single-use."""
         return self._state.rotate_refresh_tokens
@@ -217,7 +246,8 @@ class KiboEmulator:
     # ------------------------------------------------------ observation & faults
     def counters(self) -> dict[str, int]:
         """Requests received per route (faulted ones included), every route of :data:`.state.ROUTES`:
-        create, refresh, delete, apppackages, tenant_create, tenant_refresh, tenant_delete, orders."""
+        create, refresh, delete, apppackages, tenant_create, tenant_refresh, tenant_delete, orders,
+        order_create, app_oauth, app_ticket, app_refresh, app_delete, tenant_lookup."""
         return self._state.counters()
 
     def status_counts(self) -> dict[str, dict[int, int]]:
@@ -284,5 +314,5 @@ class KiboEmulator:
         self._state.remove_access(email, account_id=account_id, tenant_id=tenant_id)
 
     def issued_secrets(self) -> set[str]:
-        """Every accessToken, jwtAccessToken and refreshToken ever issued, plus every password."""
+        """Every token ever issued, every password, and every application's shared secret."""
         return self._state.issued_secrets()

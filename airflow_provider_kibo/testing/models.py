@@ -419,6 +419,28 @@ class EmulatorUser:
             raise ValueError(f"invalid user entry: missing or malformed {exc}") from None
 
 
+@dataclass(frozen=True)
+class EmulatorApplication:
+    """A Kibo application that can authenticate with its key and shared secret (OAuth client credentials).
+
+    :param key: The application key, the OAuth ``client_id`` (e.g. ``Acme.orders_export.1.0.0.Release``).
+    :param shared_secret: The shared secret, the ``client_secret`` (hidden from ``repr``).
+    :param tenants: The ids of the tenants the application is installed on.
+    """
+
+    key: str
+    shared_secret: str = field(repr=False)
+    tenants: Sequence[int] = ()
+
+    def __post_init__(self) -> None:
+        _check_text(self.key, "application key")
+        _check_text(self.shared_secret, "shared secret")
+        tenants = tuple(self.tenants)
+        for tenant_id in tenants:
+            _check_id(tenant_id, "tenant id")
+        object.__setattr__(self, "tenants", tenants)
+
+
 def load_users(path: str | Path) -> tuple[EmulatorUser, ...]:
     """Load users from a JSON file holding a list of :meth:`EmulatorUser.from_json` objects.
 
@@ -466,4 +488,10 @@ DEMO_USERS: tuple[EmulatorUser, ...] = (
             EmulatorTenant(100003, "Initech Store", [EmulatorSite(100031, "Initech Web")], order_count=0),
         ],
     ),
+)
+
+#: The default application: installed on two of the demo user's tenants, not on the third (100003).
+#: Its secret only opens the emulator.
+DEMO_APPLICATIONS: tuple[EmulatorApplication, ...] = (
+    EmulatorApplication("KiboDemo.orders_export.1.0.0.Release", "emulator-shared-secret", tenants=[100001, 100002]),
 )

@@ -15,10 +15,18 @@ Kibo routes (counted, faultable, delayed by ``latency``):
 - ``GET /_tenant/{tenantId}/api/commerce/orders?startIndex=&pageSize=&sortBy=&filter=`` with
   ``x-vol-tenant`` (required) and ``x-vol-site`` (optional) headers (``"orders"``). One port
   serves every tenant: a tenant's ``domain`` is ``{host}:{port}/_tenant/{tenantId}``.
+- ``POST /api/platform/applications/authtickets/oauth`` ``{client_id, client_secret, grant_type}``: an
+  application's OAuth token (``"app_oauth"``); ``POST /api/platform/applications/authtickets``
+  ``{applicationId, sharedSecret}``: its ticket in the older form (``"app_ticket"``)
+- ``PUT`` or ``POST /api/platform/applications/authtickets/refresh-ticket`` ``{refreshToken}``
+  (``"app_refresh"``); ``DELETE /api/platform/applications/authtickets/{refreshToken}`` (``"app_delete"``)
+- ``GET /api/platform/tenants/{tenantId}`` with an application's token: the tenant, its domain and
+  sites (``"tenant_lookup"``); 403 where the application is not installed
 - ``POST /_tenant/{tenantId}/api/commerce/orders`` with the same headers: place an order now, on the
   ``x-vol-site`` site or the tenant's first (``"order_create"``, 201 with the order)
 
-A developer token is refused by the tenant routes and a tenant token by the developer routes.
+A developer token is refused by the tenant routes and a tenant token by the developer routes. A
+tenant's routes take an application's token where the application is installed.
 
 Control routes (JSON bodies; never counted, faulted or delayed):
 
@@ -29,7 +37,7 @@ Control routes (JSON bodies; never counted, faulted or delayed):
   ``POST /_emulator/faults/clear``
 - ``GET /_emulator/config``, ``POST /_emulator/config`` with any subset of
   ``rotate_refresh_tokens``, ``no_access_status``, ``access_token_lifetime``,
-  ``refresh_token_lifetime``, ``latency``
+  ``refresh_token_lifetime``, ``latency``, ``application_auth_routes``, ``oauth_expires_in``
 - ``POST /_emulator/revoke`` ``{"email": optional}``
 
 Invalid control input answers 400 ``VALIDATION_CONFLICT``. Every response carries
@@ -52,6 +60,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_kibo.testing.applications import OAUTH, TICKET
 from airflow_provider_kibo.testing.models import format_kibo_datetime
 from airflow_provider_kibo.testing.state import (
     DEFAULT_PAGE_SIZE,
@@ -68,6 +77,7 @@ AUTHTICKETS_PATH = "/api/platform/developer/authtickets"
 APPPACKAGES_PATH = "/api/platform/appdev/apppackages/collection"
 TENANT_AUTHTICKETS_PATH = "/api/platform/adminuser/authtickets/tenants"
 ADMINUSER_AUTHTICKETS_PATH = "/api/platform/adminuser/authtickets"
+APPLICATION_AUTHTICKETS_PATH = "/api/platform/applications/authtickets"
 _KIBO_ROUTES: dict[tuple[str, str], str] = {
     ("POST", AUTHTICKETS_PATH): "create",
     ("PUT", AUTHTICKETS_PATH): "refresh",
@@ -76,9 +86,21 @@ _KIBO_ROUTES: dict[tuple[str, str], str] = {
     ("POST", TENANT_AUTHTICKETS_PATH): "tenant_create",
     ("PUT", TENANT_AUTHTICKETS_PATH): "tenant_refresh",
     ("DELETE", ADMINUSER_AUTHTICKETS_PATH): "tenant_delete",
+    ("POST", f"{APPLICATION_AUTHTICKETS_PATH}/oauth"): "app_oauth",
+    ("POST", APPLICATION_AUTHTICKETS_PATH): "app_ticket",
+    ("PUT", f"{APPLICATION_AUTHTICKETS_PATH}/refresh-ticket"): "app_refresh",
+    ("POST", f"{APPLICATION_AUTHTICKETS_PATH}/refresh-ticket"): "app_refresh",
+}
+#: Routes whose last path segment is a parameter: ``DELETE .../authtickets/{refreshToken}`` and
+#: ``GET /platform/tenants/{tenantId}``.
+_PARAMETER_ROUTES: dict[tuple[str, str], str] = {
+    ("DELETE", APPLICATION_AUTHTICKETS_PATH): "app_delete",
+    ("GET", "/api/platform/tenants"): "tenant_lookup",
 }
 #: A tenant host's API below the emulator's one port: ``/_tenant/{tenantId}/api/...``.
 _TENANT_PREFIX = re.compile(r"^/_tenant/(\d+)(/.*)$")
+#: An application's log-out takes its refresh token in the path: the access log shows it redacted.
+_TOKEN_IN_PATH = re.compile(r"(/api/platform/applications/authtickets/)(?!oauth\b|refresh-ticket\b)[^/?\s\"]+")
 _TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/commerce/orders"): "orders",
     ("POST", "/api/commerce/orders"): "order_create",
@@ -206,11 +228,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: EmulatorHTTPServer
     _route: str = ""  # the counted Kibo route of the current request, "" for others
     _tenant_id: int = 0  # the tenant of a /_tenant/{tenantId}/... request
+    _parameter: str = ""  # the last path segment of a route in _PARAMETER_ROUTES
     _body: bytes
     _query: dict[str, str]
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
+        log.debug("%s - %s", self.address_string(), _TOKEN_IN_PATH.sub(r"\1<refresh token>", format % args))
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -257,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(error.status, error_body(error.status, error.error_code, error.message), headers)
 
     def _dispatch(self) -> None:
-        self._route = ""
+        self._route = self._parameter = ""
         self._body = self._read_body()
         url = urlsplit(self.path)
         path = url.path.rstrip("/").lower() or "/"
@@ -277,6 +300,10 @@ class _Handler(BaseHTTPRequestHandler):
         if tenant_path := _TENANT_PREFIX.match(path):
             routes, route_path, self._tenant_id = _TENANT_ROUTES, tenant_path[2], int(tenant_path[1])
         route = routes.get((self.command, route_path))
+        head = route_path.rpartition("/")[0]
+        if route is None and routes is _KIBO_ROUTES and (self.command, head) in _PARAMETER_ROUTES:
+            route = _PARAMETER_ROUTES[(self.command, head)]
+            self._parameter = urlsplit(self.path).path.rpartition("/")[2]  # as sent, not lower-cased
         if route is None:
             self._wait(state.latency)
             allowed = ", ".join(method for method, known in routes if known == route_path)
@@ -330,7 +357,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = body if isinstance(body, dict) else {}
         if route in ("create", "tenant_create"):
             return state.credential_owner(email=body.get("emailAddress") or body.get("userName"))
-        if route in ("refresh", "tenant_refresh"):
+        if route in ("app_oauth", "app_ticket"):
+            return state.credential_owner(key=body.get("client_id") or body.get("applicationId"))
+        if route == "app_delete":
+            return state.credential_owner(token=self._parameter)
+        if route in ("refresh", "tenant_refresh", "app_refresh"):
             return state.credential_owner(token=body.get("refreshToken"))
         if route in ("delete", "tenant_delete"):
             return state.credential_owner(token=self._query.get("refreshtoken"))
@@ -340,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         scheme, _, value = self.headers.get("Authorization", "").strip().partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-        claims = self.headers.get("x-vol-user-claims", "").strip()
+        claims = self.headers.get("x-vol-user-claims", "").strip() or self.headers.get("x-vol-app-claims", "").strip()
         return claims or None
 
     def _credentials(self) -> tuple[Any, Any]:
@@ -382,6 +413,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _kibo_tenant_delete(self) -> None:
         self.server.state.delete_ticket(self._query.get("refreshtoken"), TENANT)
         self._send(200)
+
+    def _kibo_app_oauth(self) -> None:
+        self._send(200, self.server.state.applications.create(OAUTH, self._json_body()))
+
+    def _kibo_app_ticket(self) -> None:
+        self._send(200, self.server.state.applications.create(TICKET, self._json_body()))
+
+    def _kibo_app_refresh(self) -> None:
+        self._send(200, self.server.state.applications.refresh(self._refresh_token()))
+
+    def _kibo_app_delete(self) -> None:
+        self.server.state.applications.delete(self._parameter)
+        self._send(200)
+
+    def _kibo_tenant_lookup(self) -> None:
+        try:
+            tenant_id = int(self._parameter)
+        except ValueError:
+            raise KiboError(400, "VALIDATION_CONFLICT", "tenantId must be an integer.") from None
+        self._send(200, self.server.state.lookup_tenant(self._bearer_token(), tenant_id, self.server.authority))
 
     def _kibo_apppackages(self) -> None:
         token = self._bearer_token()

@@ -22,8 +22,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow_provider_kibo.testing.applications import AUTH_FORMS, ApplicationTickets
 from airflow_provider_kibo.testing.models import (
     EmulatorAccount,
+    EmulatorApplication,
     EmulatorClock,
     EmulatorTenant,
     EmulatorUser,
@@ -46,6 +48,11 @@ ROUTES: tuple[str, ...] = (
     "tenant_delete",
     "orders",
     "order_create",
+    "app_oauth",
+    "app_ticket",
+    "app_refresh",
+    "app_delete",
+    "tenant_lookup",
 )
 #: Ticket kinds: developer tickets (per developer account) and tenant admin-user tickets.
 DEVELOPER = "developer"
@@ -168,6 +175,7 @@ class EmulatorState:
     :param rotate_refresh_tokens: If true a refresh token is single-use.
     :param no_access_status: 401 or 403, the answer for an account or tenant the user cannot use.
     :param latency: Seconds added to every Kibo response.
+    :param applications: The applications that can authenticate with their key and shared secret.
     """
 
     def __init__(
@@ -175,6 +183,7 @@ class EmulatorState:
         users: Iterable[EmulatorUser],
         clock: EmulatorClock,
         *,
+        applications: Iterable[EmulatorApplication] = (),
         access_token_lifetime: Seconds = 3600,
         refresh_token_lifetime: Seconds = 86400,
         rotate_refresh_tokens: bool = False,
@@ -192,10 +201,12 @@ class EmulatorState:
         created = clock.now()
         self._orders = {tenant.id: tenant_orders(tenant, created) for tenant in self._tenants.values()}
         self._lock = threading.RLock()
+        self.applications = ApplicationTickets(applications, self, KiboError)
         self._refresh: dict[str, _RefreshGrant] = {}
         self._access: dict[str, _AccessGrant] = {}
         self._sessions: dict[str, list[_RefreshGrant | _AccessGrant]] = {}
         self._secrets: set[str] = {u.password for u in self.users}
+        self._secrets.update(a.shared_secret for a in self.applications.applications)
         self._faults: list[Fault] = []
         self._counters: dict[str, int] = {}
         self._calls: list[dict[str, str | None]] = []
@@ -206,6 +217,8 @@ class EmulatorState:
         self.rotate_refresh_tokens = False
         self.no_access_status = 403
         self.latency = 0.0
+        self.application_auth_routes: tuple[str, ...] = AUTH_FORMS
+        self.oauth_expires_in = True
         self.configure(
             access_token_lifetime=access_token_lifetime,
             refresh_token_lifetime=refresh_token_lifetime,
@@ -219,7 +232,9 @@ class EmulatorState:
         """Validate and apply any subset of the runtime settings.
 
         :param settings: ``rotate_refresh_tokens``, ``no_access_status``,
-            ``access_token_lifetime``, ``refresh_token_lifetime``, ``latency``.
+            ``access_token_lifetime``, ``refresh_token_lifetime``, ``latency``,
+            ``application_auth_routes`` (the application create routes served: ``oauth``, ``ticket``),
+            ``oauth_expires_in`` (whether the OAuth answer gives ``expires_in``).
         :returns: The full configuration after the change.
         :raises ValueError: On an unknown key or invalid value (nothing is applied then).
         """
@@ -229,10 +244,14 @@ class EmulatorState:
                 values[key] = to_seconds(value, name=key, minimum=0.001)
             elif key == "latency":
                 values[key] = to_seconds(value, name=key)
-            elif key == "rotate_refresh_tokens":
+            elif key in ("rotate_refresh_tokens", "oauth_expires_in"):
                 if not isinstance(value, bool):
-                    raise ValueError("rotate_refresh_tokens must be a boolean")
+                    raise ValueError(f"{key} must be a boolean")
                 values[key] = value
+            elif key == "application_auth_routes":
+                if not isinstance(value, list | tuple) or not value or not set(value) <= set(AUTH_FORMS):
+                    raise ValueError(f"application_auth_routes must be a non-empty list of {AUTH_FORMS}")
+                values[key] = tuple(value)
             elif key == "no_access_status":
                 if isinstance(value, bool) or value not in NO_ACCESS_STATUSES:
                     raise ValueError("no_access_status must be 401 or 403")
@@ -253,6 +272,8 @@ class EmulatorState:
                 "access_token_lifetime": self.access_token_lifetime,
                 "refresh_token_lifetime": self.refresh_token_lifetime,
                 "latency": self.latency,
+                "application_auth_routes": list(self.application_auth_routes),
+                "oauth_expires_in": self.oauth_expires_in,
             }
 
     # ----------------------------------------------------------------- counters
@@ -266,19 +287,23 @@ class EmulatorState:
             self._counters[route] += 1
             self._calls.append({"route": route, "user": user})
 
-    def credential_owner(self, *, email: Any = None, token: Any = None) -> str | None:
-        """The e-mail address of the user a login e-mail address or an issued token belongs to.
+    def credential_owner(self, *, email: Any = None, token: Any = None, key: Any = None) -> str | None:
+        """The e-mail address of the user, or the key of the application, that a login's e-mail
+        address or key, or an issued token, belongs to.
 
         Revoked and expired tokens still have their owner; unknown ones have none.
 
         :param email: An ``emailAddress`` sent to log in.
         :param token: A refresh, access or JWT access token.
+        :param key: An application key sent to authenticate.
         """
         with self._lock:
             if isinstance(email, str) and (user := self._by_email.get(email.lower())) is not None:
                 return user.email
             grant = (self._refresh.get(token) or self._access.get(token)) if isinstance(token, str) else None
-            return grant.user.email if grant is not None else None
+            if grant is not None:
+                return grant.user.email
+            return self.applications.owner(key=key, token=token)
 
     def calls(self) -> list[dict[str, str | None]]:
         """Return every Kibo request since the last reset, oldest first: its route and its user."""
@@ -380,6 +405,15 @@ class EmulatorState:
             self._faults.clear()
 
     # ------------------------------------------------------------------ tickets
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every change of this state holds."""
+        return self._lock
+
+    def new_token(self) -> str:
+        """A new random token, remembered among the issued secrets."""
+        return self._new_token()
+
     def _new_token(self) -> str:
         token = secrets.token_urlsafe(32)
         while token in self._secrets:  # pragma: no cover - astronomically unlikely
@@ -585,19 +619,20 @@ class EmulatorState:
         return count
 
     def live_refresh_tokens(self, email: str | None = None) -> int:
-        """How many refresh tokens (of one user, or everyone's) would still refresh a ticket now.
+        """How many refresh tokens (of one user or application, or everyone's) would still refresh a ticket now.
 
-        :param email: Only this user's tokens (case-insensitive); ``None`` for everyone's.
+        :param email: Only this user's tokens (case-insensitive), or this application key's; ``None`` for all.
         """
         now = self.clock.now()
         with self._lock:
-            return sum(
+            users = sum(
                 1
                 for grant in self._refresh.values()
                 if not grant.revoked
                 and now < grant.expires_at
                 and (email is None or grant.user.email.lower() == email.lower())
             )
+            return users + self.applications.live(email)
 
     def remove_access(self, email: str, *, account_id: int | None = None, tenant_id: int | None = None) -> None:
         """Take a developer account or a tenant away from a user (tickets already issued stay as they are).
@@ -713,7 +748,9 @@ class EmulatorState:
         tenant = self._tenants.get(tenant_id)
         if tenant is None:
             raise KiboError(404, "ITEM_NOT_FOUND", f"Tenant {tenant_id} does not exist.")
-        if self._access_scope(token, TENANT).id != tenant_id:
+        if self.applications.holds(token):
+            self.applications.check_installed(str(token), tenant_id)
+        elif self._access_scope(token, TENANT).id != tenant_id:
             raise KiboError(401, "UNAUTHORIZED", f"The access token is not valid for tenant {tenant_id}.")
         if _header_int(tenant_header) != tenant_id:
             raise KiboError(
@@ -722,6 +759,24 @@ class EmulatorState:
                 f"The x-vol-tenant header is required and must be {tenant_id}, the tenant of the URL.",
             )
         return tenant
+
+    def lookup_tenant(self, token: str | None, tenant_id: int, authority: str) -> dict[str, Any]:
+        """A tenant, its host and sites, for an application installed on it (``GET /platform/tenants/{id}``).
+
+        :param token: An application access token.
+        :param tenant_id: The tenant of the path.
+        :param authority: The emulator's ``host:port``, the base of the tenant's ``domain``.
+        :raises KiboError: 401 for a token that is not a live application token, 404 for an unknown
+            tenant, 403 ``UNAUTHORIZED`` when the application is not installed on it.
+        """
+        if not self.applications.holds(token):
+            raise KiboError(401, "UNAUTHORIZED", "An application access token is required.")
+        self.applications.application_of(str(token))
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            raise KiboError(404, "ITEM_NOT_FOUND", f"Tenant {tenant_id} does not exist.")
+        self.applications.check_installed(str(token), tenant_id)
+        return tenant.to_json(authority)
 
     def _access_scope(self, token: str | None, kind: str) -> EmulatorAccount | EmulatorTenant:
         """The account or tenant of a live access token of ``kind``, else a 401 ``UNAUTHORIZED``."""
@@ -739,6 +794,6 @@ class EmulatorState:
             return grant.scope
 
     def issued_secrets(self) -> set[str]:
-        """Return every token ever issued plus every user password (for leak tests)."""
+        """Return every token ever issued, every user password and every shared secret (for leak tests)."""
         with self._lock:
             return set(self._secrets)

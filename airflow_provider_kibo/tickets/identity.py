@@ -48,6 +48,16 @@ class KiboIdentity:
         return cls(normalise_base_url(base_url), f"{REFRESH_TOKEN_LOGIN_PREFIX}{fingerprint}")
 
     @classmethod
+    def of_application(cls, base_url: str, application_key: str) -> KiboIdentity:
+        """
+        The identity of a Kibo application at its auth host; the key is kept as written.
+
+        :param base_url: the auth host URL
+        :param application_key: the application key (client id)
+        """
+        return cls(normalise_base_url(base_url), application_key)
+
+    @classmethod
     def from_json(cls, value: Any) -> KiboIdentity | None:
         """
         Read a stored ``issuedTo``; ``None`` when it is missing or malformed.

@@ -21,17 +21,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 import requests
 
 from airflow_provider_kibo.errors import KiboApiError, KiboAuthError, KiboConfigError, KiboError
 from airflow_provider_kibo.locks import DEFAULT_LOCK_DIR, ticket_lock
-from airflow_provider_kibo.tickets.kinds import TicketKind, denies_scope
+from airflow_provider_kibo.tickets.kinds import TicketKind
 from airflow_provider_kibo.tickets.values import KiboAuthTicket, TicketFormatError, TicketRecord
 
 if TYPE_CHECKING:
-    from airflow_provider_kibo.config import KiboConnectionConfig
     from airflow_provider_kibo.stores import TicketStore
     from airflow_provider_kibo.tickets.identity import KiboIdentity
     from airflow_provider_kibo.transport import KiboTransport
@@ -55,6 +54,28 @@ Obtained = Literal["login", "refresh", "switch"]
 or a switch (a refresh with the refresh token of another scope's ticket)."""
 
 
+class Credentials(Protocol):
+    """What the manager needs of a Connection's settings; its kind reads the credentials themselves."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def identity(self) -> KiboIdentity: ...
+
+    @property
+    def refresh_margin(self) -> timedelta: ...
+
+    @property
+    def can_log_in(self) -> bool: ...
+
+    @property
+    def seed_ticket(self) -> Any: ...
+
+    @property
+    def seed_refresh_token(self) -> str | None: ...
+
+
 def utcnow() -> datetime:
     """The current UTC time: the default clock."""
     return datetime.now(UTC)
@@ -73,7 +94,8 @@ class TicketManager(Generic[T]):
     Keeps one kind of Kibo ticket of a Connection in a store shared by every task and worker.
 
     :param kind: the kind of ticket
-    :param config: the Connection's validated settings (host, credentials, seeds, refresh margin)
+    :param config: the Connection's validated settings (host, credentials, seeds, refresh margin), which
+        the kind reads its credentials from
     :param store: where the tickets are kept
     :param owner: the Connection id: the lock's name, and how messages name the Connection
     :param transport_for: a transport to a Kibo host; ``best_effort`` asks for one short attempt
@@ -86,7 +108,7 @@ class TicketManager(Generic[T]):
     def __init__(
         self,
         kind: TicketKind[T],
-        config: KiboConnectionConfig,
+        config: Credentials,
         store: TicketStore,
         *,
         owner: str,
@@ -129,7 +151,7 @@ class TicketManager(Generic[T]):
         seed = self.config.seed_ticket
         if seed is None or not self.kind.uses_seeds:
             return None
-        return seed.issued(self.identity)  # type: ignore[return-value]  # seeds are of the seeded kind
+        return seed.issued(self.identity)
 
     @property
     def _seed_refresh_token(self) -> str | None:
@@ -198,8 +220,8 @@ class TicketManager(Generic[T]):
 
         :raises KiboConfigError: when the Connection has no password
         """
-        if not self.config.password:
-            raise KiboConfigError("password", "logging in again needs the Kibo user's password in the Connection")
+        if not self.config.can_log_in:
+            raise KiboConfigError("password", f"logging in again needs the {self.kind.credentials} in the Connection")
         with self._locked():
             earlier = self._stored_slots()
             ticket = self._store_new(scope, self._create(scope), "login")
@@ -276,7 +298,7 @@ class TicketManager(Generic[T]):
             try:
                 return self._store_new(scope, self._refresh_with(scope, decision.token), self._how(scope, decision))
             except KiboAuthError as err:
-                if denies_scope(err):
+                if self.kind.denies_scope(err):
                     raise self._access_error(scope, err) from None
                 log.info(
                     "Kibo refused a stored refresh token (%s); another machine may just have used it",
@@ -366,7 +388,7 @@ class TicketManager(Generic[T]):
         return self._ticket_from(response, scope)
 
     def _create(self, scope: int) -> T:
-        if not self.config.password:
+        if not self.config.can_log_in:
             known = self._known_tickets()
             if known and scope not in known[0].available_scope_ids:
                 raise self._access_error(scope, None)
@@ -384,9 +406,9 @@ class TicketManager(Generic[T]):
         try:
             return self._log_in(scope)
         except KiboAuthError as err:
-            if err.error_code == "INVALID_CREDENTIALS":
+            if self.kind.refused_credentials(err):
                 raise KiboAuthError(
-                    f"Kibo refused the email address and password of Connection {self.owner}; "
+                    f"Kibo refused the {self.kind.credentials} of Connection {self.owner}; "
                     "correct them in the Connection",
                     status_code=err.status_code,
                     error_code=err.error_code,
@@ -397,9 +419,7 @@ class TicketManager(Generic[T]):
 
     def _log_in(self, scope: int | None) -> T:
         """Log in with the credentials; without a scope Kibo picks the user's default one."""
-        config = self.config
-        assert config.email is not None and config.password is not None  # a password requires a login
-        response = self.kind.log_in(self._auth, config.email, config.password, scope)
+        response = self.kind.log_in(self._auth, self.config, scope)
         log.info("Logged in to Kibo with the credentials of Connection %s", self.owner)
         return self._ticket_from(response, scope)
 
@@ -407,7 +427,7 @@ class TicketManager(Generic[T]):
         """The error for a scope Kibo refused, listing the user's scopes (learning them by a login
         to the default scope when no ticket is known yet)."""
         known = self._known_tickets()
-        if not known and self.config.password:
+        if not known and self.config.can_log_in:
             try:
                 default = self._log_in(None)
             except KiboError:
@@ -430,7 +450,7 @@ class TicketManager(Generic[T]):
     def _ticket_from(self, response: requests.Response, scope: int | None) -> T:
         correlation_id = response.headers.get("x-vol-correlation")
         try:
-            ticket = self.kind.ticket_class.from_api(response.json())
+            ticket = self.kind.parse(response.json(), self.config, self.now())
         except (ValueError, TicketFormatError) as err:
             raise KiboApiError(
                 "Kibo answered with an incomplete ticket", api_message=str(err), correlation_id=correlation_id
@@ -450,7 +470,7 @@ class TicketManager(Generic[T]):
             self._saw_other_identity = False
             stale = {slot: t for slot, t in self._stored_slots().items() if t.issued_to != self.identity}
             self._retire(stale, keep=set(), seeds=False)
-        for slot in (self.kind.slot(scope), self.kind.latest_slot):
+        for slot in dict.fromkeys((self.kind.slot(scope), self.kind.latest_slot)):
             self.store.write(slot, ticket)
         self.obtained.append(how)
         return self._remember(scope, ticket)

@@ -1,15 +1,18 @@
-"""Kibo auth tickets as immutable values that never show their tokens: developer and tenant tickets, and
-the record of a stored ticket without its secrets."""
+"""Kibo auth tickets as immutable values that never show their tokens: a user's developer and tenant
+tickets, an application's ticket, and the record of a stored ticket without its secrets."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self, TypeVar
 
 import pendulum
 
 from airflow_provider_kibo.tickets.identity import KiboIdentity
+
+log = logging.getLogger(__name__)
 
 ISSUED_TO_KEY = "issuedTo"
 """The key the provider adds to Kibo's ticket JSON when it stores a ticket: whom it was issued to."""
@@ -232,6 +235,85 @@ class KiboTenantTicket(KiboAuthTicket):
         return {**super().summary(), "domain": self.domain, "site_ids": list(self.site_ids)}
 
 
+APPLICATION_SCOPE = 0
+"""An application's ticket serves every tenant the application is installed on: one ticket per
+Connection, under this one scope."""
+APPLICATION_LIFETIME_UNKNOWN = timedelta(minutes=10)
+"""The life taken for an application's access token when Kibo's answer does not say (no
+``expires_in``): short, so that a shorter real life costs a 401 and one refresh at worst."""
+APPLICATION_REFRESH_LIFETIME_UNKNOWN = timedelta(hours=24)
+"""The life taken for an application's refresh token when Kibo's answer does not say: a longer real
+life costs nothing, a shorter one a refused refresh and a new token from the key and secret."""
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+
+
+class KiboApplicationTicket(KiboAuthTicket):
+    """A Kibo application's ticket: its key and shared secret traded for tokens, for every tenant the
+    application is installed on (each call names its tenant)."""
+
+    SCOPE = "application"
+    SCOPE_KEY = "application"
+    AVAILABLE_KEY = "availableApplications"
+
+    @classmethod
+    def from_answer(cls, answer: Any, application_key: str, now: datetime) -> KiboApplicationTicket:
+        """
+        Parse Kibo's answer in either shape: the OAuth form (``access_token``, ``refresh_token``,
+        ``expires_in`` in seconds) or the older ticket (``accessToken``, ``accessTokenExpiration``, ...).
+
+        :param answer: the decoded JSON answer
+        :param application_key: the key the ticket was issued for
+        :param now: when the answer arrived, from which ``expires_in`` counts
+        :raises TicketFormatError: naming the first missing or malformed field
+        """
+        if not isinstance(answer, dict):
+            raise TicketFormatError("a ticket must be a JSON object")
+        if "access_token" in answer:
+            expires_in = _seconds(answer.get("expires_in"))
+            if expires_in is None:
+                log.warning(
+                    "Kibo's token answer gives no expires_in; the token is taken to live %s",
+                    APPLICATION_LIFETIME_UNKNOWN,
+                )
+                expires_in = APPLICATION_LIFETIME_UNKNOWN.total_seconds()
+            refresh_in = _seconds(answer.get("refresh_token_expires_in"))
+            answer = {
+                "accessToken": answer.get("access_token"),
+                "accessTokenExpiration": (now + timedelta(seconds=expires_in)).isoformat(),
+                "refreshToken": answer.get("refresh_token"),
+                "refreshTokenExpiration": (
+                    now + (timedelta(seconds=refresh_in) if refresh_in else APPLICATION_REFRESH_LIFETIME_UNKNOWN)
+                ).isoformat(),
+            }
+        document = {
+            "accessToken": answer.get("accessToken"),
+            "accessTokenExpiration": answer.get("accessTokenExpiration"),
+            "refreshToken": answer.get("refreshToken"),
+            "refreshTokenExpiration": answer.get("refreshTokenExpiration")
+            or (now + APPLICATION_REFRESH_LIFETIME_UNKNOWN).isoformat(),
+            "createdOn": now.isoformat(),
+            cls.SCOPE_KEY: {"id": APPLICATION_SCOPE, "name": application_key},
+        }
+        return cls.from_api(document)
+
+    @property
+    def application_key(self) -> str | None:
+        """The key the ticket was issued for."""
+        return self.scope_name
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description without any secret, for XCom and logs."""
+        return {
+            "application_key": self.application_key,
+            "access_token_expires_at": self.access_token_expires_at.isoformat(),
+            "refresh_token_expires_at": self.refresh_token_expires_at.isoformat(),
+            "issued_to": str(self.issued_to) if self.issued_to else None,
+        }
+
+
 def _required_str(document: dict[str, Any], key: str) -> str:
     value = document.get(key)
     if not isinstance(value, str) or not value:
@@ -302,14 +384,13 @@ class TicketRecord:
 
 def ticket_from_stored(document: Any) -> KiboAuthTicket:
     """
-    Parse a stored ticket of either kind: a tenant ticket names its ``tenant``, a developer one its ``account``.
+    Parse a stored ticket of any kind: a tenant ticket names its ``tenant``, an application's its
+    ``application``, a developer one its ``account``.
 
     :param document: the decoded stored JSON
     :raises TicketFormatError: naming the first missing or malformed field
     """
-    kind = (
-        KiboTenantTicket
-        if isinstance(document, dict) and KiboTenantTicket.SCOPE_KEY in document
-        else KiboDeveloperTicket
-    )
-    return kind.from_stored(document)
+    found = [
+        k for k in (KiboTenantTicket, KiboApplicationTicket) if isinstance(document, dict) and k.SCOPE_KEY in document
+    ]
+    return (found[0] if found else KiboDeveloperTicket).from_stored(document)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airflow_provider_kibo.testing import KiboEmulator
+from airflow_provider_kibo.testing import DEMO_APPLICATIONS, KiboEmulator
 from tests.e2e.airflow_deployment import AirflowDeployment, secrets_shown
 from tests.support import PASSWORD
 
@@ -147,3 +147,45 @@ def test_no_token_or_password_in_the_example_runs(airflow: AirflowDeployment, em
         **airflow.shown_by_the_api(),
     }
     assert secrets_shown(secrets, seen) == {where: [] for where in seen}
+
+
+def test_tenant_orders_with_an_application_connection(airflow: AirflowDeployment, emulator: KiboEmulator, tmp_path):
+    app = DEMO_APPLICATIONS[0]
+    conn_id = "kibo_e2e_application"
+    airflow.create_connection(conn_id, "kibo_application", host=emulator.base_url, login=app.key,
+                              password=app.shared_secret)
+    airflow.wait_for_dag(TENANT_ORDERS)
+    emulator.reset_counters()
+    output = tmp_path / "orders"
+    conf = {"conn_id": conn_id, "tenants": [100001, 100002, 100003], "output_dir": str(output)}
+
+    first = airflow.trigger(TENANT_ORDERS, conf=conf)
+
+    assert airflow.wait_for_run(TENANT_ORDERS, first) == "success"
+    by_task = airflow.task_states(TENANT_ORDERS, first)
+    assert by_task.pop("tenant.switch[2]") == "failed", "tenant 100003 has not installed the application"
+    assert by_task.pop("tenant.wait[2]") == by_task.pop("tenant.export[2]") == "upstream_failed"
+    assert set(by_task.values()) == {"success"}
+    log = airflow.task_log(TENANT_ORDERS, first, "tenant.switch", map_index=2)
+    assert f"Kibo application {app.key} may not call tenant 100003" in log
+    summary = airflow.xcom_value(TENANT_ORDERS, first, "summarise")
+    assert summary["failed"] == [100003]
+    assert {e["tenant_id"] for e in summary["tenants"]} == {100001, 100002}
+    for exported in summary["tenants"]:
+        lines = Path(exported["output"]).read_text().splitlines()
+        assert len(lines) == exported["orders"]
+        assert all(json.loads(line)["tenantId"] == exported["tenant_id"] for line in lines)
+    counts = emulator.counters()
+    assert (counts["app_oauth"], counts["app_refresh"], counts["tenant_lookup"]) == (1, 0, 3)
+    assert counts["tenant_create"] == counts["tenant_refresh"] == 0
+
+    emulator.reset_counters()
+    again = airflow.trigger(TENANT_ORDERS, conf=conf)
+
+    assert airflow.wait_for_run(TENANT_ORDERS, again) == "success"
+    counts = emulator.counters()
+    assert counts["app_oauth"] == counts["app_refresh"] == counts["app_ticket"] == 0, "no token call"
+    assert counts["tenant_lookup"] == 1, "only the tenant without the application is asked again"
+    shown = {**airflow.shown_by_the_api(), "task log files": "\n".join(
+        p.read_text(errors="replace") for p in airflow.task_log_dir.rglob("*") if p.is_file())}
+    assert secrets_shown(emulator.issued_secrets(), shown) == {where: [] for where in shown}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -143,3 +144,43 @@ def test_the_log_says_how_the_ticket_was_obtained(conn_id, capsys):
         "Reused the stored Kibo ticket of developer account 1003",
         "Refreshed the Kibo ticket of developer account 1003",
     ]
+
+
+@pytest.fixture
+def app_conn(monkeypatch, kibo_emulator) -> str:
+    from airflow_provider_kibo.testing import DEMO_APPLICATIONS
+    from tests.support import set_connection
+
+    conn_id = f"kibo_app_{uuid.uuid4().hex[:8]}"
+    set_connection(monkeypatch, conn_id, conn_type="kibo_application", host=kibo_emulator.base_url,
+                   login=DEMO_APPLICATIONS[0].key, password=DEMO_APPLICATIONS[0].shared_secret)
+    return conn_id
+
+
+def test_an_application_connection_switches_to_a_tenant_it_is_installed_on(app_conn, kibo_emulator, capsys):
+    summary = switch(app_conn, tenant_id=100002)
+    again = switch(app_conn, tenant_id="100002")
+
+    assert (summary["refreshed"], again["refreshed"]) == (True, False)
+    assert summary["tenant_id"] == 100002 and summary["tenant_name"] == "Globex Outlet"
+    assert summary["domain"].endswith("/_tenant/100002") and summary["site_ids"] == [100021]
+    assert [c["route"] for c in kibo_emulator.calls()] == ["app_oauth", "tenant_lookup"]
+    assert "Logged in to Kibo for tenant 100002 with application KiboDemo.orders_export" in capsys.readouterr().out
+    assert not any(secret in json.dumps(summary) for secret in kibo_emulator.issued_secrets())
+
+
+def test_an_application_connection_fails_at_once_on_a_tenant_without_the_application(app_conn, kibo_emulator):
+    from airflow_provider_kibo.errors import KiboApplicationAccessError
+
+    with pytest.raises(KiboApplicationAccessError) as raised:
+        switch(app_conn, tenant_id=100003)
+
+    assert isinstance(raised.value, AirflowFailException)
+    assert "may not call tenant 100003" in str(raised.value)
+
+
+def test_an_application_connection_names_tenants_not_developer_accounts(app_conn):
+    with pytest.raises(KiboConfigError) as raised:
+        switch(app_conn, developer_account_id=1001)
+
+    assert raised.value.field == "developer_account_id"

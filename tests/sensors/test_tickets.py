@@ -199,3 +199,22 @@ def test_check_access_longer_than_kibo_tokens_live_fails_at_once_naming_both(con
     assert raised.value.field == "min_valid_for"
     assert "valid for 1:01:00, but Kibo issues access tokens valid for 1:00:00 only" in str(raised.value)
     assert {route: n for route, n in kibo_emulator.counters().items() if n} == {"create": 1}, "no refresh loop"
+
+
+def test_a_sensor_on_an_application_connection_waits_for_the_tenant_to_be_found(monkeypatch, kibo_emulator):
+    from airflow_provider_kibo.testing import DEMO_APPLICATIONS
+
+    conn_id = "kibo_app_sensor"
+    set_connection(monkeypatch, conn_id, conn_type="kibo_application", host=kibo_emulator.base_url,
+                   login=DEMO_APPLICATIONS[0].key, password=DEMO_APPLICATIONS[0].shared_secret)
+    waiting = sensor(conn_id, tenant_id=100001)
+    assert waiting.poke({}).is_done is False
+
+    KiboRefreshTicketOperator(task_id="switch", kibo_conn_id=conn_id, tenant_id=100001).execute({})
+    kibo_emulator.reset_counters()
+    done = waiting.poke({})
+
+    assert done.is_done is True
+    assert done.xcom_value["tenant_id"] == 100001 and done.xcom_value["application_key"] == DEMO_APPLICATIONS[0].key
+    assert sum(kibo_emulator.counters().values()) == 0, "the store only"
+    assert sensor(conn_id, tenant_id=100003, check_access=True).poke({}).is_done is False, "not installed: it waits"

@@ -507,7 +507,8 @@ def test_counters_count_requests_received_per_route_including_faulted_ones(kibo_
     assert kibo_emulator.status_counts() == {"create": {429: 1, 200: 1}, "refresh": {200: 1},
                                              "delete": {200: 1}, "apppackages": {200: 1, 401: 1},
                                              "tenant_create": {}, "tenant_refresh": {}, "tenant_delete": {},
-                                             "orders": {}, "order_create": {}}
+                                             "orders": {}, "order_create": {}, "app_oauth": {}, "app_ticket": {},
+                                             "app_refresh": {}, "app_delete": {}, "tenant_lookup": {}}
 
 
 def test_reset_counters_zeroes_counters_and_status_counts(kibo_emulator: KiboEmulator) -> None:
@@ -517,7 +518,8 @@ def test_reset_counters_zeroes_counters_and_status_counts(kibo_emulator: KiboEmu
                                         **TENANT_ROUTES_UNUSED}
     assert kibo_emulator.status_counts() == {"create": {}, "refresh": {}, "delete": {}, "apppackages": {},
                                              "tenant_create": {}, "tenant_refresh": {}, "tenant_delete": {},
-                                             "orders": {}, "order_create": {}}
+                                             "orders": {}, "order_create": {}, "app_oauth": {}, "app_ticket": {},
+                                             "app_refresh": {}, "app_delete": {}, "tenant_lookup": {}}
 
 
 def test_calls_name_the_user_whose_password_or_token_each_request_carried(make_emulator) -> None:
@@ -616,10 +618,11 @@ def test_a_keep_alive_connection_serves_many_requests_including_errors_and_empty
 
 # ---------------------------------------------------------------------- secrets & clock
 def test_issued_secrets_hold_every_issued_token_and_every_password(kibo_emulator: KiboEmulator) -> None:
-    assert kibo_emulator.issued_secrets() == {PASSWORD}
+    shared_secrets = {a.shared_secret for a in kibo_emulator.applications}
+    assert kibo_emulator.issued_secrets() == {PASSWORD, *shared_secrets}
     first = login(kibo_emulator)
     second = refresh(kibo_emulator, first, 1002).json()
-    expected = {PASSWORD} | {t[k] for t in (first, second)
+    expected = {PASSWORD, *shared_secrets} | {t[k] for t in (first, second)
                              for k in ("accessToken", "jwtAccessToken", "refreshToken")}
     assert kibo_emulator.issued_secrets() == expected
 
@@ -715,7 +718,8 @@ def test_http_config_changes_settings_at_runtime(kibo_emulator: KiboEmulator) ->
                                                "access_token_lifetime": 60, "refresh_token_lifetime": 120,
                                                "latency": 0}).json()
     assert config == {"rotate_refresh_tokens": True, "no_access_status": 401, "access_token_lifetime": 60,
-                      "refresh_token_lifetime": 120, "latency": 0}
+                      "refresh_token_lifetime": 120, "latency": 0, "application_auth_routes": ["oauth", "ticket"],
+                      "oauth_expires_in": True}
     assert kibo_emulator.rotate_refresh_tokens and kibo_emulator.no_access_status == 401
     ticket = login(kibo_emulator)
     assert parse_date(ticket["accessTokenExpiration"]) - parse_date(ticket["createdOn"]) == timedelta(seconds=60)

@@ -115,7 +115,8 @@ def test_cli_users_file_and_flags_configure_the_emulator(run_cli, tmp_path: Path
     assert "ops@example.com" in cli.readline()
     assert requests.get(url + "/_emulator/config", timeout=5).json() == {
         "rotate_refresh_tokens": True, "no_access_status": 401, "access_token_lifetime": 120,
-        "refresh_token_lifetime": 600, "latency": 0}
+        "refresh_token_lifetime": 600, "latency": 0, "application_auth_routes": ["oauth", "ticket"],
+        "oauth_expires_in": True}
     login = {"emailAddress": "ops@example.com", "password": "ops-secret-pw"}
     assert requests.post(url + TICKETS, json=login, timeout=5).json()["account"] == {"id": 5, "name": "Ops"}
     assert requests.post(url + TICKETS, params={"developerAccountId": 1001}, json=login,

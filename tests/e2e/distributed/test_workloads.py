@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
-from airflow_provider_kibo.testing import EmulatorUser, KiboEmulator
+from airflow_provider_kibo.testing import DEMO_APPLICATIONS, EmulatorUser, KiboEmulator
 from tests.e2e.airflow_deployment import AirflowDeployment, secrets_shown
 from tests.e2e.distributed.conftest import MANY_ACCOUNTS_USERS, WORKERS
 from tests.e2e.distributed.kibo_tally import AuthCall, KiboTally
@@ -118,15 +119,6 @@ def machines_per_item(airflow: AirflowDeployment, dag_id: str, run_id: str, grou
         if ti["task_id"].startswith(f"{group_id}."):
             items.setdefault(ti["map_index"], set()).add(ti["hostname"])
     return items
-
-
-def ticket_document(value: Any) -> dict[str, Any] | None:
-    """The Kibo ticket JSON inside a stored value, wherever the store nests it."""
-    if isinstance(value, dict):
-        if "accessToken" in value and "accessTokenExpiration" in value:
-            return value
-        return next((d for v in value.values() if (d := ticket_document(v)) is not None), None)
-    return None
 
 
 def works(emulator: KiboEmulator, ticket: dict[str, Any]) -> int:
@@ -226,9 +218,12 @@ def test_connection_keeps_a_working_ticket_per_account_and_its_other_extra(
         "airflow_api_conn_id": "airflow_api", "request_timeout_seconds": "45",
     }
     now = datetime.now(UTC)
+    key = airflow.run_cli("variables", "get", f"kibo_ticket_secret__{done['conn_id']}").stdout.strip().splitlines()[-1]
     for account in done["accounts"]:
-        ticket = ticket_document(extra["tickets"].get(str(account.id)))
-        assert ticket is not None, f"no ticket for account {account.id} in the Connection"
+        entry = extra["tickets"].get(str(account.id))
+        assert entry is not None, f"no ticket for account {account.id} in the Connection"
+        assert entry["record"]["scopeId"] == account.id, "its record, readable"
+        ticket = json.loads(Fernet(key.encode()).decrypt(entry["sealed"].encode()))  # sealed: the key opens it
         assert int(ticket["account"]["id"]) == account.id
         assert datetime.fromisoformat(ticket["accessTokenExpiration"].replace("Z", "+00:00")) > now
         assert works(emulator, ticket) == account.app_count
@@ -237,9 +232,11 @@ def test_connection_keeps_a_working_ticket_per_account_and_its_other_extra(
 # -- workloads 3 and 4: many tasks on three machines asking for one Connection's tickets at once ----
 
 
-def storm(airflow: AirflowDeployment, conn_id: str, accounts: list[int], loop_seconds: int, barrier: Path) -> str:
+def storm(airflow: AirflowDeployment, conn_id: str, accounts: list[int], loop_seconds: int, barrier: Path,
+          tenant: int | None = None) -> str:
     barrier.mkdir()
-    conf = {"conn_id": conn_id, "accounts": accounts, "barrier_dir": str(barrier), "loop_seconds": loop_seconds}
+    conf = {"conn_id": conn_id, "accounts": accounts, "tenant": tenant, "barrier_dir": str(barrier),
+            "loop_seconds": loop_seconds}
     run_id = airflow.trigger(STORM, conf=conf)
     airflow.wait_for_run(STORM, run_id, timeout=600)
     return run_id
@@ -324,3 +321,38 @@ def test_no_token_or_password_anywhere_on_the_distributed_deployment(
         **airflow.shown_by_the_api(),
     }
     assert secrets_shown(secrets, seen) == {where: [] for where in seen}
+
+
+@pytest.mark.timeout(900)
+def test_burst_of_twelve_tasks_with_an_application_connection_on_three_machines_across_one_expiry(
+    airflow: AirflowDeployment, emulator: KiboEmulator, tmp_path: Path, report
+):
+    emulator.rotate_refresh_tokens = True
+    emulator.access_token_lifetime = STORM_LIFETIME
+    app = DEMO_APPLICATIONS[0]
+    conn_id = "kibo_e2e_application_burst"
+    airflow.create_connection(conn_id, "kibo_application", host=emulator.base_url, login=app.key,
+                              password=app.shared_secret,
+                              extra={"tenant_id": 100001, "refresh_margin_seconds": STORM_MARGIN})
+    airflow.wait_for_dag(STORM)
+    warmup = storm(airflow, conn_id, [0], 0, tmp_path / "warmup", tenant=100001)
+    assert failed_tasks(airflow, STORM, warmup) == {}
+    emulator.reset_counters()
+
+    run_id = storm(airflow, conn_id, [0] * 12, STORM_LIFETIME - STORM_MARGIN - HEADSTART + 30, tmp_path / "burst",
+                   tenant=100001)
+
+    hammered = [airflow.xcom_value(STORM, run_id, "hammer", map_index=i) for i in range(12)]
+    refreshes = emulator.status_counts()["app_refresh"]
+    tokens, refreshed, refused = emulator.counters()["app_oauth"], refreshes.get(200, 0), refreshes.get(401, 0)
+    report("workload 5: an application's token, 12 tasks on 3 machines, one expiry",
+           {"creates": tokens, "refreshes": refreshed, "refused": refused, "errors": 0, "beyond_policy": 0,
+            "per_account": {app.key: {"create": tokens, "refresh": refreshed}}},
+           calls=sum(h["calls"] for h in hammered), slowest_ms=max(h["slowest_ms"] for h in hammered),
+           floor="0 tokens + 1 refresh")
+    assert failed_tasks(airflow, STORM, run_id) == {}
+    assert {h["machine"] for h in hammered} == set(WORKERS.names)
+    assert 1 <= refreshes.get(200, 0) <= WORKERS.count, "the burst crossed the expiry; at most one refresh a machine"
+    assert emulator.counters()["app_oauth"] <= refreshes.get(401, 0), "a new token only after a lost race"
+    checked = airflow.xcom_value(STORM, run_id, "check")
+    assert checked == {"stored": True, "orders": 45}

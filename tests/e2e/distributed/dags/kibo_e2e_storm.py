@@ -1,4 +1,7 @@
-"""Many tasks on several workers asking for the same Connection's tickets at once, then a check."""
+"""Many tasks on several workers asking for the same Connection's tickets at once, then a check.
+
+With ``tenant`` set, the Connection is an application's and every task calls that tenant; otherwise
+each task works on its developer account."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from airflow.sdk import DAG, task
 with DAG(
     "kibo_e2e_storm",
     schedule=None,
-    params={"conn_id": "kibo", "accounts": [], "barrier_dir": "", "loop_seconds": 0},
+    params={"conn_id": "kibo", "accounts": [], "tenant": None, "barrier_dir": "", "loop_seconds": 0},
     max_active_tasks=32,
 ):
 
@@ -22,14 +25,15 @@ with DAG(
         import time
         from pathlib import Path
 
-        from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+        from airflow_provider_kibo.scope import scope_hook
 
         barrier = Path(params["barrier_dir"])
         (barrier / str(ti.map_index)).touch()
         deadline = time.monotonic() + 120
         while len(list(barrier.iterdir())) < len(params["accounts"]) and time.monotonic() < deadline:
             time.sleep(0.05)
-        hook = KiboDeveloperHook(params["conn_id"], account)
+        tenant = params["tenant"]
+        hook = scope_hook(params["conn_id"], None if tenant else account, tenant)
         calls, slowest, expiries = 0, 0.0, set()
         stop = time.monotonic() + params["loop_seconds"]
         while True:
@@ -46,9 +50,14 @@ with DAG(
 
     @task
     def check(results, params=None) -> dict:
-        """A fresh hook finds a working ticket for every account in the store, and uses it."""
+        """A fresh hook finds a working ticket for every account (or the tenant) in the store, and uses it."""
         from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
+        from airflow_provider_kibo.scope import scope_hook
 
+        if params["tenant"]:
+            hook = scope_hook(params["conn_id"], None, params["tenant"])
+            stored = hook.stored_ticket()
+            return {"stored": stored is not None, "orders": hook.run("GET", "/commerce/orders").json()["totalCount"]}
         hook = KiboDeveloperHook(params["conn_id"])
         found = {}
         for account in dict.fromkeys(params["accounts"]):
