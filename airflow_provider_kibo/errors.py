@@ -156,6 +156,11 @@ class KiboApplicationAccessError(KiboNoAccessError):
         )
 
 
+class KiboWindowOpenError(KiboError):
+    """An export's window has not ended: records are still being written in it. A retry after its end and
+    the settle delay succeeds."""
+
+
 class KiboTicketStoreError(KiboError):
     """A ticket could not be written where the Connection says tickets are kept."""
 

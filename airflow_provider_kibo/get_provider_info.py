@@ -106,7 +106,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Kibo Commerce",
         "description": (
             "Kibo Commerce auth tickets of users (developer accounts, tenants) and applications: created, "
-            "refreshed, shared and never leaked."
+            "refreshed, shared and never leaked; tenants' records exported to object storage, each once."
         ),
         "versions": [__version__],
         "integrations": [
@@ -142,6 +142,13 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Kibo Commerce",
                 "python-modules": ["airflow_provider_kibo.triggers.tickets"],
+            }
+        ],
+        "transfers": [
+            {
+                "source-integration-name": "Kibo Commerce",
+                "target-integration-name": "Common IO",
+                "python-module": "airflow_provider_kibo.transfers.kibo_to_object_storage",
             }
         ],
         "connection-types": [

@@ -20,7 +20,12 @@ after a switch to start and make their first calls without a refresh, and well i
 Kibo access token lives."""
 
 
-def scope_hook(kibo_conn_id: str, developer_account_id: int | str | None, tenant_id: int | str | None) -> ScopeHook:
+def scope_hook(
+    kibo_conn_id: str,
+    developer_account_id: int | str | None,
+    tenant_id: int | str | None,
+    site_id: int | str | None = None,
+) -> ScopeHook:
     """
     The hook for the task's scope. With a ``kibo_application`` Connection: the application's hook for
     the tenant (``None``: the Connection's). With a user's Connection: the hook of the tenant when one
@@ -29,6 +34,7 @@ def scope_hook(kibo_conn_id: str, developer_account_id: int | str | None, tenant
     :param kibo_conn_id: the Connection
     :param developer_account_id: the developer account
     :param tenant_id: the tenant, instead of a developer account
+    :param site_id: the tenant's site that calls are about, if any
     """
     from airflow.sdk import BaseHook
 
@@ -42,11 +48,11 @@ def scope_hook(kibo_conn_id: str, developer_account_id: int | str | None, tenant
             raise KiboConfigError(
                 "developer_account_id", f"Connection {kibo_conn_id} is an application's: it calls tenants, name one"
             )
-        return KiboApplicationHook(kibo_conn_id, tenant_id)
+        return KiboApplicationHook(kibo_conn_id, tenant_id, site_id)
     if tenant_id is not None:
         from airflow_provider_kibo.hooks.tenant import KiboTenantHook
 
-        return KiboTenantHook(kibo_conn_id, tenant_id)
+        return KiboTenantHook(kibo_conn_id, tenant_id, site_id)
     from airflow_provider_kibo.hooks.developer import KiboDeveloperHook
 
     return KiboDeveloperHook(kibo_conn_id, developer_account_id)

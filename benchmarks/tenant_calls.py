@@ -48,7 +48,7 @@ def main() -> None:
         rows = []
         for run in (1, 2):
             before = emulator.counters()
-            result = dag.test(run_conf={"conn_id": "kibo_bench", "tenants": TENANTS, "output_dir": HOME})
+            result = dag.test(run_conf={"conn_id": "kibo_bench", "tenants": TENANTS, "output": HOME})
             after = emulator.counters()
             used = {route: after[route] - before[route] for route in (*AUTH_ROUTES, "orders")}
             failed = sum(ti.state != "success" for ti in result.get_task_instances())

@@ -1,17 +1,18 @@
 """
-Export the orders of Kibo tenants, one JSON lines file per tenant and day.
+Export the orders of Kibo tenants, one JSON lines object per tenant and day, to object storage.
 
-For each tenant in the ``tenants`` param (dynamic task mapping over a task group):
+Every day at 00:30 UTC, for each tenant in the ``tenants`` param (dynamic task mapping over a task group):
 
 1. ``switch``: ``KiboRefreshTicketOperator`` makes sure a fresh ticket for the tenant is stored: with
    a user's Connection an admin-user ticket (one login for the Connection, then a switch per tenant),
    with an application's Connection the application's token (one for the Connection) and the tenant's
    host, which also checks that the application is installed there;
 2. ``wait``: ``KiboTicketSensor`` confirms it is there and valid for the next 10 minutes;
-3. ``export``: pages through the tenant's ``GET /commerce/orders`` updated on the UTC day before the
-   run's logical date (the day that just ended, for the run at midnight) and writes them to
-   ``<output_dir>/<tenant>/<day>.jsonl``. A re-run of the same logical date writes the same file (it
-   replaces it whole).
+3. ``export``: ``KiboToObjectStorageOperator`` writes the tenant's orders updated on the UTC day before
+   the run (the day that just ended, for the run at 00:30) to ``<output>/<tenant>/<day>.jsonl``, each
+   order once even while orders are edited during the export, and whole: a failed attempt leaves no
+   partial object, and a rerun of the same day writes the same bytes. Each object gets an asset event
+   through the asset alias ``kibo_export``, which DAGs can be scheduled on.
 
 Then ``summarise`` reports the orders per tenant. A tenant the Connection cannot reach fails its own
 ``switch`` (a user's Connection lists the tenants the user does have; an application's says to install
@@ -20,7 +21,10 @@ it there); the other tenants still finish.
 Needs either kind of Connection, named by the ``conn_id`` param: a ``kibo_developer`` Connection (the
 Kibo home URL as host, the user's email address and password: tenant tickets are only issued to a
 login) or a ``kibo_application`` Connection (the auth host, the application key and the shared
-secret). The defaults of ``tenants`` are the tenants of the bundled emulator's demo user.
+secret). ``output`` is a local folder or an object storage URI such as ``s3://bucket/kibo/orders``,
+written with the storage's Connection named by ``storage_conn_id`` (e.g. ``aws_default``); end the
+object names with ``.gz`` below to compress them. The defaults of ``tenants`` are the tenants of the
+bundled emulator's demo user.
 """
 
 from __future__ import annotations
@@ -29,18 +33,17 @@ import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Param, task, task_group
+from airflow.sdk import DAG, CronTriggerTimetable, Param, task, task_group
 
 from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
 from airflow_provider_kibo.sensors.tickets import KiboTicketSensor
-
-ORDERS = "/commerce/orders"
+from airflow_provider_kibo.transfers.kibo_to_object_storage import KiboToObjectStorageOperator
 
 with DAG(
     dag_id="kibo_tenant_orders",
-    description="Export each Kibo tenant's orders of the day as JSON lines",
+    description="Export each Kibo tenant's orders of the day as JSON lines to object storage",
     doc_md=__doc__,
-    schedule="@daily",
+    schedule=CronTriggerTimetable("30 0 * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -50,50 +53,45 @@ with DAG(
                          description="A kibo_developer or a kibo_application Connection"),
         "tenants": Param([100001, 100002, 100003], type="array", items={"type": "integer"}, minItems=1,
                          description="Kibo tenants to export the orders of"),
-        "output_dir": Param(os.path.join(tempfile.gettempdir(), "kibo_tenant_orders"), type="string",
-                            description="Folder for one <tenant>/<day>.jsonl file per tenant and day"),
+        "output": Param(os.path.join(tempfile.gettempdir(), "kibo_tenant_orders"), type="string",
+                        description="Folder or object storage URI for one <tenant>/<day>.jsonl object per tenant "
+                                    "and day"),
+        "storage_conn_id": Param(None, type=["null", "string"],
+                                 description="The object storage's Connection, e.g. aws_default"),
     },
 ) as dag:
 
     @task
-    def tenants(params=None) -> list[int]:
-        return list(dict.fromkeys(params["tenants"]))
-
-    @task
-    def export(tenant: int, params=None, logical_date=None, dag_run=None) -> dict:
-        """Write the tenant's orders of the day before the logical date to ``<output_dir>/<tenant>/<day>.jsonl``."""
-        import json
-        from pathlib import Path
-
-        from airflow_provider_kibo.scope import scope_hook
-
+    def exports(params=None, logical_date=None, dag_run=None) -> list[dict]:
+        """One export per tenant: the UTC day before the run, to ``<output>/<tenant>/<day>.jsonl``."""
         moment = (logical_date or dag_run.run_after).astimezone(UTC)  # a manual run may have no logical date
-        day_end = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-        day = day_end - timedelta(days=1)
-        start, end = (d.strftime("%Y-%m-%dT%H:%M:%SZ") for d in (day, day_end))
-        hook = scope_hook(params["conn_id"], None, tenant)  # a user's tenant ticket or an application's token
-        orders = hook.paginate(ORDERS, params={
-            "filter": f"auditInfo.updateDate ge {start} and auditInfo.updateDate lt {end}",
-            "sortBy": "auditInfo.updateDate asc",
-        })
-        output = Path(params["output_dir"]) / str(tenant) / f"{day:%Y-%m-%d}.jsonl"
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial, count = output.with_suffix(".jsonl.partial"), 0
-        with partial.open("w") as lines:
-            for order in orders:
-                lines.write(json.dumps(order, sort_keys=True) + "\n")
-                count += 1
-        partial.replace(output)
-        return {"tenant_id": tenant, "orders": count, "output": str(output), "from": start, "until": end}
+        end = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = end - timedelta(days=1)
+        return [
+            {"tenant_id": tenant, "window_start": start.isoformat(), "window_end": end.isoformat(),
+             "destination": f"{params['output'].rstrip('/')}/{tenant}/{start:%Y-%m-%d}.jsonl",
+             "destination_conn_id": params["storage_conn_id"]}
+            for tenant in dict.fromkeys(params["tenants"])
+        ]
 
     @task_group
-    def tenant(tenant_id: int):
+    def tenant(tenant_id: int, window_start: str, window_end: str, destination: str, destination_conn_id: str | None):
         switch = KiboRefreshTicketOperator(task_id="switch", kibo_conn_id="{{ params.conn_id }}", tenant_id=tenant_id)
         wait = KiboTicketSensor(task_id="wait", kibo_conn_id="{{ params.conn_id }}", tenant_id=tenant_id,
                                 min_valid_for=timedelta(minutes=10), poke_interval=10, timeout=300)
-        exported = export(tenant_id)
-        switch >> wait >> exported
-        return exported
+        export = KiboToObjectStorageOperator(
+            task_id="export",
+            kibo_conn_id="{{ params.conn_id }}",
+            tenant_id=tenant_id,
+            window_start=window_start,
+            window_end=window_end,
+            destination=destination,
+            destination_conn_id=destination_conn_id,
+            retries=2,
+            retry_delay=timedelta(minutes=5),  # a run in the day's first minutes waits for it to settle
+        )
+        switch >> wait >> export
+        return export.output
 
     @task(trigger_rule="all_done")
     def summarise(results, params=None) -> dict:
@@ -103,9 +101,9 @@ with DAG(
         done = {r["tenant_id"]: r for r in results if r}
         failed = [t for t in dict.fromkeys(params["tenants"]) if t not in done]
         for result in done.values():
-            print(f"tenant {result['tenant_id']}: {result['orders']} orders -> {result['output']}")
+            print(f"tenant {result['tenant_id']}: {result['count']} orders -> {result['path']}")
         if failed:
             print(f"tenants that failed: {', '.join(map(str, failed))}")
         return {"tenants": list(done.values()), "failed": failed}
 
-    summarise(tenant.expand(tenant_id=tenants()))
+    summarise(tenant.expand_kwargs(exports()))

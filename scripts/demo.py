@@ -61,7 +61,7 @@ def main() -> int:
         developer_calls = emulator.status_counts()
         print(f"Running kibo_tenant_orders for tenants {TENANTS} (about a minute) ...", flush=True)
         with log_file.open("a") as log:
-            conf = json.dumps({"tenants": TENANTS, "output_dir": str(output_dir / "orders")})
+            conf = json.dumps({"tenants": TENANTS, "output": str(output_dir / "orders")})
             orders_run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "kibo_tenant_orders",
                                          "--conf", conf], env=env, stdout=log, stderr=log)
         calls = emulator.status_counts()
@@ -70,7 +70,7 @@ def main() -> int:
               flush=True)
         with log_file.open("a") as log:
             conf = json.dumps({"conn_id": "kibo_application_default", "tenants": APP_TENANTS,
-                               "output_dir": str(output_dir / "app-orders")})
+                               "output": str(output_dir / "app-orders")})
             app_run = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "kibo_tenant_orders",
                                       "--conf", conf], env=env, stdout=log, stderr=log)
         app_calls = emulator.status_counts()

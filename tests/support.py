@@ -27,9 +27,10 @@ TWO_USERS = (
 tenant 200001), for credential changes."""
 TENANT_ROUTES_UNUSED = {
     "tenant_create": 0, "tenant_refresh": 0, "tenant_delete": 0, "orders": 0, "order_create": 0,
-    "app_oauth": 0, "app_ticket": 0, "app_refresh": 0, "app_delete": 0, "tenant_lookup": 0,
+    "customer_accounts": 0, "app_oauth": 0, "app_ticket": 0, "app_refresh": 0, "app_delete": 0, "tenant_lookup": 0,
 }
-"""The emulator's counters of the tenant-ticket, order and application routes, of a test that calls none of them."""
+"""The emulator's counters of the tenant-ticket, order, customer and application routes, of a test that calls
+none of them."""
 FAST_RETRIES = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, retry_after_max=5)
 
 

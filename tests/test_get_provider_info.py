@@ -94,3 +94,20 @@ def test_connection_form_reads_as_a_kibo_form():
     assert extra["developer_account_id"]["schema"]["type"][0] == "integer"
     assert extra["refresh_margin_seconds"]["value"] == 180
     assert extra["refresh_token"]["schema"]["format"] == "password"
+
+
+def test_the_provider_info_meets_airflows_schema_and_every_module_it_names_imports():
+    import importlib
+    from pathlib import Path
+
+    import airflow
+    import jsonschema
+
+    info = get_provider_info()
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+
+    jsonschema.validate(info, schema)
+    modules = [m for kind in ("hooks", "operators", "sensors", "triggers") for entry in info[kind]
+               for m in entry["python-modules"]] + [t["python-module"] for t in info["transfers"]]
+    assert "airflow_provider_kibo.transfers.kibo_to_object_storage" in modules
+    assert all(importlib.import_module(module) for module in modules)

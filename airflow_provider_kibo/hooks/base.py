@@ -333,7 +333,9 @@ class KiboTicketHook(BaseHook, Generic[T, C]):
         """
         Yield the items of a Kibo collection, asking for one page at a time (``startIndex`` / ``pageSize``).
 
-        Offset paging misses or repeats items of a collection that changes while it is read.
+        Offset paging misses or repeats items of a collection that changes while it is read; to read a
+        window of records each once, use :func:`airflow_provider_kibo.window.read_window` (as
+        ``KiboToObjectStorageOperator`` does).
 
         :param endpoint: the collection's path, e.g. ``/commerce/orders``
         :param page_size: items asked for per page

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from airflow_provider_kibo.testing.models import (
     DEMO_APPLICATIONS,
@@ -312,6 +314,38 @@ class KiboEmulator:
         :param tenant_id: The tenant the user loses.
         """
         self._state.remove_access(email, account_id=account_id, tenant_id=tenant_id)
+
+    def orders(self, tenant_id: int) -> list[dict[str, Any]]:
+        """A copy of the tenant's orders as they are now, in the order of their update dates."""
+        return self._state.orders_of(tenant_id)
+
+    def add_orders(self, tenant_id: int, count: int, updated_at: datetime) -> list[dict[str, Any]]:
+        """Place ``count`` orders all last updated at ``updated_at``; return them.
+
+        :param tenant_id: The tenant.
+        :param count: How many.
+        :param updated_at: Their ``auditInfo.updateDate`` (and submitted date).
+        """
+        return self._state.add_orders(tenant_id, count, updated_at)
+
+    def change_orders_between_pages(
+        self,
+        tenant_id: int,
+        *,
+        pages: int,
+        edit: int = 0,
+        add: int = 0,
+        delete: int = 0,
+        seed: int = 0,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Before each of the next ``pages`` pages of the tenant's orders after the next one, edit ``edit``
+        orders (stamped with the time of the change, as Kibo does), delete ``delete`` and place ``add``
+        new ones, chosen with ``seed`` among the orders last updated in ``window`` (all when ``None``).
+        """
+        self._state.change_orders_between_pages(
+            tenant_id, pages=pages, edit=edit, add=add, delete=delete, seed=seed, window=window
+        )
 
     def issued_secrets(self) -> set[str]:
         """Every token ever issued, every password, and every application's shared secret."""

@@ -20,6 +20,8 @@ MAX_APPS_PER_ACCOUNT = 99
 MAX_INT32 = 2**31 - 1
 #: Orders per tenant the emulator generates at most.
 MAX_ORDERS_PER_TENANT = 10_000
+#: Customer accounts per tenant at most; they are computed when asked for, never held.
+MAX_CUSTOMERS_PER_TENANT = 10_000_000
 #: Every tenant has one master catalog holding its sites' catalogs.
 MASTER_CATALOG_ID = 1
 MASTER_CATALOG_NAME = "Master"
@@ -229,12 +231,14 @@ class EmulatorSite:
 
 @dataclass(frozen=True)
 class EmulatorTenant:
-    """A Kibo tenant: its sites, one master catalog, and ``order_count`` generated orders.
+    """A Kibo tenant: its sites, one master catalog, ``order_count`` generated orders and
+    ``customer_count`` customer accounts.
 
     :param id: Tenant id (``tenantId``, ``x-vol-tenant``).
     :param name: Display name.
     :param sites: The tenant's sites (at least one); orders are spread over them round-robin.
     :param order_count: Number of orders listed by the orders route (0 to 10000).
+    :param customer_count: Number of customer accounts listed by their route (0 to 10 million).
     :param is_dev_tenant: The ticket's ``isDevTenant``.
     """
 
@@ -243,6 +247,7 @@ class EmulatorTenant:
     sites: Sequence[EmulatorSite]
     order_count: int = 0
     is_dev_tenant: bool = False
+    customer_count: int = 0
 
     def __post_init__(self) -> None:
         _check_id(self.id, "tenant id")
@@ -259,6 +264,12 @@ class EmulatorTenant:
             or not 0 <= self.order_count <= MAX_ORDERS_PER_TENANT
         ):
             raise ValueError(f"order_count must be an int in 0..{MAX_ORDERS_PER_TENANT}, got {self.order_count!r}")
+        if (
+            isinstance(self.customer_count, bool)
+            or not isinstance(self.customer_count, int)
+            or not 0 <= self.customer_count <= MAX_CUSTOMERS_PER_TENANT
+        ):
+            raise ValueError(f"customer_count must be an int in 0..{MAX_CUSTOMERS_PER_TENANT}")
         if not isinstance(self.is_dev_tenant, bool):
             raise ValueError("is_dev_tenant must be a boolean")  # noqa: TRY004 - every invalid setting is a ValueError (400 on the control routes)
 
@@ -311,7 +322,7 @@ class EmulatorTenant:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EmulatorTenant:
-        """Build a tenant from ``{"id", "name", "order_count", "is_dev_tenant", "sites": [...]}``.
+        """Build a tenant from ``{"id", "name", "order_count", "customer_count", "is_dev_tenant", "sites": [...]}``.
 
         Each site is ``{"id", "name", "catalog_id", "locale_code", "currency_code"}``; only ``id``
         and ``name`` are required, in the tenant and in its sites.
@@ -325,7 +336,7 @@ class EmulatorTenant:
                 EmulatorSite(site["id"], site["name"], **{k: site[k] for k in site_keys if k in site})
                 for site in data["sites"]
             ]
-            extra = {k: data[k] for k in ("order_count", "is_dev_tenant") if k in data}
+            extra = {k: data[k] for k in ("order_count", "customer_count", "is_dev_tenant") if k in data}
             return cls(data["id"], data["name"], sites, **extra)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"invalid tenant entry: missing or malformed {exc}") from None
@@ -479,12 +490,15 @@ DEMO_USERS: tuple[EmulatorUser, ...] = (
                 100001,
                 "Acme Retail",
                 order_count=45,
+                customer_count=30,
                 sites=[
                     EmulatorSite(100011, "Acme US"),
                     EmulatorSite(100012, "Acme CA", catalog_id=2, locale_code="en-CA", currency_code="CAD"),
                 ],
             ),
-            EmulatorTenant(100002, "Globex Outlet", [EmulatorSite(100021, "Globex Main")], order_count=12),
+            EmulatorTenant(
+                100002, "Globex Outlet", [EmulatorSite(100021, "Globex Main")], order_count=12, customer_count=8
+            ),
             EmulatorTenant(100003, "Initech Store", [EmulatorSite(100031, "Initech Web")], order_count=0),
         ],
     ),

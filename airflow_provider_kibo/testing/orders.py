@@ -113,6 +113,11 @@ def _order(tenant: EmulatorTenant, index: int, midnight: datetime) -> dict[str, 
     return order_document(tenant, number, site, ORDER_STATUSES[index % len(ORDER_STATUSES)], created, updated)
 
 
+def update_order(order: dict[str, Any]) -> tuple[datetime, int]:
+    """The key that lists a tenant's orders in the order of their update dates, then of their numbers."""
+    return updated_at(order), order["orderNumber"]
+
+
 def tenant_orders(tenant: EmulatorTenant, created: datetime) -> list[dict[str, Any]]:
     """Return the tenant's order documents, ordered by ``auditInfo.updateDate`` then ``orderNumber``.
 
@@ -122,17 +127,17 @@ def tenant_orders(tenant: EmulatorTenant, created: datetime) -> list[dict[str, A
     """
     midnight = created.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     orders = [_order(tenant, index, midnight) for index in range(tenant.order_count)]
-    return sorted(orders, key=lambda order: (updated_at(order), order["orderNumber"]))
+    return sorted(orders, key=update_order)
 
 
-def order_filter(text: str) -> Callable[[dict[str, Any]], bool]:
-    """Compile Kibo's ``filter`` for orders, e.g. ``auditInfo.updateDate ge 2026-11-27T00:00:00Z``.
+def parse_filter(text: str) -> list[tuple[Callable[[Any, Any], bool], datetime]]:
+    """Parse Kibo's ``filter`` on update dates, e.g. ``auditInfo.updateDate ge 2026-11-27T00:00:00Z``.
 
     Clauses ``auditInfo.updateDate <ge|gt|le|lt> <ISO-8601>`` joined by `` and `` (field and
-    operators case-insensitive; a value without offset is UTC). An empty filter keeps every order.
+    operators case-insensitive; a value without offset is UTC). An empty filter has no clause.
 
     :param text: The ``filter`` query parameter.
-    :returns: A predicate over order documents.
+    :returns: Each clause's comparison and moment.
     :raises ValueError: For anything else; the message does not repeat the filter.
     """
     clauses: list[tuple[Callable[[Any, Any], bool], datetime]] = []
@@ -145,6 +150,17 @@ def order_filter(text: str) -> Callable[[dict[str, Any]], bool]:
         except ValueError:
             raise ValueError(f"Unsupported filter value: {FILTER_SYNTAX}.") from None
         clauses.append((_COMPARISONS[parts[1].lower()], moment))
+    return clauses
+
+
+def order_filter(text: str) -> Callable[[dict[str, Any]], bool]:
+    """Compile Kibo's ``filter`` for orders (see :func:`parse_filter`).
+
+    :param text: The ``filter`` query parameter.
+    :returns: A predicate over order documents.
+    :raises ValueError: For a filter :func:`parse_filter` does not take.
+    """
+    clauses = parse_filter(text)
 
     def keep(order: dict[str, Any]) -> bool:
         updated = updated_at(order)

@@ -22,6 +22,8 @@ Kibo routes (counted, faultable, delayed by ``latency``):
   (``"app_refresh"``); ``DELETE /api/platform/applications/authtickets/{refreshToken}`` (``"app_delete"``)
 - ``GET /api/platform/tenants/{tenantId}`` with an application's token: the tenant, its domain and
   sites (``"tenant_lookup"``); 403 where the application is not installed
+- ``GET /_tenant/{tenantId}/api/commerce/customer/accounts`` with the same paging, ``filter`` and
+  ``sortBy`` on ``auditInfo.updateDate`` (``"customer_accounts"``)
 - ``POST /_tenant/{tenantId}/api/commerce/orders`` with the same headers: place an order now, on the
   ``x-vol-site`` site or the tenant's first (``"order_create"``, 201 with the order)
 
@@ -104,6 +106,7 @@ _TOKEN_IN_PATH = re.compile(r"(/api/platform/applications/authtickets/)(?!oauth\
 _TENANT_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/commerce/orders"): "orders",
     ("POST", "/api/commerce/orders"): "order_create",
+    ("GET", "/api/commerce/customer/accounts"): "customer_accounts",
 }
 _ERROR_TYPES = {
     400: "ValidationException",
@@ -452,6 +455,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self._tenant_id,
                 tenant_header=self.headers.get("x-vol-tenant"),
                 site_header=self.headers.get("x-vol-site"),
+                start_index=start,
+                page_size=size,
+                sort_by=self._query.get("sortby", ""),
+                filter_text=self._query.get("filter", ""),
+            ),
+        )
+
+    def _kibo_customer_accounts(self) -> None:
+        start = _int_param(self._query, "startIndex", 0)
+        size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
+        assert start is not None and size is not None
+        self._send(
+            200,
+            self.server.state.list_customers(
+                self._bearer_token(),
+                self._tenant_id,
+                tenant_header=self.headers.get("x-vol-tenant"),
                 start_index=start,
                 page_size=size,
                 sort_by=self._query.get("sortby", ""),

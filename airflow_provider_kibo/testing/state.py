@@ -11,9 +11,11 @@ thread-safe.
 
 from __future__ import annotations
 
+import copy
 import hmac
 import json
 import math
+import random
 import secrets
 import threading
 import uuid
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_kibo.testing.applications import AUTH_FORMS, ApplicationTickets
+from airflow_provider_kibo.testing.customers import TenantCustomers
 from airflow_provider_kibo.testing.models import (
     EmulatorAccount,
     EmulatorApplication,
@@ -35,7 +38,14 @@ from airflow_provider_kibo.testing.models import (
     to_seconds,
     truncate_to_ms,
 )
-from airflow_provider_kibo.testing.orders import order_document, order_filter, sort_orders, tenant_orders, updated_at
+from airflow_provider_kibo.testing.orders import (
+    order_document,
+    order_filter,
+    sort_orders,
+    tenant_orders,
+    update_order,
+    updated_at,
+)
 
 #: Routes that are counted and can be faulted.
 ROUTES: tuple[str, ...] = (
@@ -48,6 +58,7 @@ ROUTES: tuple[str, ...] = (
     "tenant_delete",
     "orders",
     "order_create",
+    "customer_accounts",
     "app_oauth",
     "app_ticket",
     "app_refresh",
@@ -144,6 +155,19 @@ class Fault:
     seconds: float = 0.0
 
 
+@dataclass
+class _PageChanges:
+    """Changes to a tenant's orders made before each of the next ``pages`` pages after the first."""
+
+    pages: int
+    edit: int
+    add: int
+    delete: int
+    rng: random.Random
+    window: tuple[datetime, datetime] | None
+    served: int = 0
+
+
 @dataclass(eq=False)
 class _RefreshGrant:
     token: str
@@ -200,6 +224,8 @@ class EmulatorState:
         self._tenants = _tenants_of(self.users)
         created = clock.now()
         self._orders = {tenant.id: tenant_orders(tenant, created) for tenant in self._tenants.values()}
+        self._customers = {tenant.id: TenantCustomers(tenant, created) for tenant in self._tenants.values()}
+        self._changes: dict[int, _PageChanges] = {}
         self._lock = threading.RLock()
         self.applications = ApplicationTickets(applications, self, KiboError)
         self._refresh: dict[str, _RefreshGrant] = {}
@@ -702,6 +728,7 @@ class EmulatorState:
         """
         tenant = self._tenant_context(token, tenant_id, tenant_header)
         with self._lock:
+            self._change_between_pages(tenant_id)
             orders = list(self._orders[tenant_id])
         if site_header:
             site_id = _header_int(site_header)
@@ -716,6 +743,123 @@ class EmulatorState:
         except ValueError as exc:
             raise KiboError(400, "VALIDATION_CONFLICT", str(exc)) from None
         return page(orders, start_index, page_size)
+
+    def list_customers(
+        self,
+        token: str | None,
+        tenant_id: int,
+        *,
+        tenant_header: str | None,
+        start_index: int,
+        page_size: int,
+        sort_by: str,
+        filter_text: str,
+    ) -> dict[str, Any]:
+        """Return one page of a tenant's customer accounts (``GET .../api/commerce/customer/accounts``).
+
+        :param token: A token for that tenant (a user's tenant ticket or an installed application's).
+        :param tenant_id: The tenant of the path.
+        :param tenant_header: The ``x-vol-tenant`` header: required, the path's tenant.
+        :param start_index: Zero-based index of the first item.
+        :param page_size: Items per page (capped at :data:`MAX_PAGE_SIZE`).
+        :param sort_by: ``auditInfo.updateDate`` (``asc``, the default, or ``desc``), or empty.
+        :param filter_text: Kibo's ``filter`` on ``auditInfo.updateDate`` (see :func:`.orders.parse_filter`).
+        :returns: A ``CustomerAccountCollection``.
+        :raises KiboError: as :meth:`list_orders` does.
+        """
+        self._tenant_context(token, tenant_id, tenant_header)
+        if start_index < 0 or page_size < 1:
+            raise KiboError(400, "VALIDATION_CONFLICT", "startIndex must be >= 0 and pageSize >= 1.")
+        page_size = min(page_size, MAX_PAGE_SIZE)
+        try:
+            items, total = self._customers[tenant_id].query(filter_text, sort_by, start_index, page_size)
+        except ValueError as exc:
+            raise KiboError(400, "VALIDATION_CONFLICT", str(exc)) from None
+        return {
+            "startIndex": start_index,
+            "pageSize": page_size,
+            "pageCount": math.ceil(total / page_size),
+            "totalCount": total,
+            "items": items,
+        }
+
+    def orders_of(self, tenant_id: int) -> list[dict[str, Any]]:
+        """A copy of the tenant's orders as they are now."""
+        with self._lock:
+            return copy.deepcopy(self._orders[tenant_id])
+
+    def add_orders(self, tenant_id: int, count: int, updated_at: datetime) -> list[dict[str, Any]]:
+        """Place ``count`` orders all last updated at ``updated_at`` (for records sharing one timestamp).
+
+        :returns: The orders placed.
+        """
+        tenant = self._tenants[tenant_id]
+        moment = truncate_to_ms(updated_at)
+        with self._lock:
+            orders = self._orders[tenant_id]
+            first = max((order["orderNumber"] for order in orders), default=0) + 1
+            added = [
+                order_document(tenant, n, tenant.sites[n % len(tenant.sites)], "Completed", moment, moment)
+                for n in range(first, first + count)
+            ]
+            orders.extend(added)
+            orders.sort(key=update_order)
+            return added
+
+    def change_orders_between_pages(
+        self,
+        tenant_id: int,
+        *,
+        pages: int,
+        edit: int = 0,
+        add: int = 0,
+        delete: int = 0,
+        seed: int = 0,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        """Before each of the next ``pages`` pages of the tenant's orders after the next one, change
+        some orders as Kibo users do: edit some (Kibo stamps them with the time of the change), delete
+        some, place new ones.
+
+        :param tenant_id: The tenant.
+        :param pages: How many pages are preceded by changes.
+        :param edit: Orders edited each time.
+        :param add: Orders placed each time.
+        :param delete: Orders deleted each time.
+        :param seed: Seeds the choice of the orders edited and deleted.
+        :param window: Choose them among the orders last updated in ``[start, end)``; all when ``None``.
+        """
+        with self._lock:
+            self._changes[tenant_id] = _PageChanges(pages, edit, add, delete, random.Random(seed), window)
+
+    def _change_between_pages(self, tenant_id: int) -> None:
+        """Under the lock: apply the tenant's pending changes, if a page was served since they were asked for."""
+        changes = self._changes.get(tenant_id)
+        if changes is None:
+            return
+        changes.served += 1
+        if changes.served == 1 or changes.pages <= 0:
+            return
+        changes.pages -= 1
+        tenant, orders = self._tenants[tenant_id], self._orders[tenant_id]
+        now = truncate_to_ms(self.clock.now())
+        start, end = changes.window or (
+            datetime.min.replace(tzinfo=now.tzinfo),
+            datetime.max.replace(tzinfo=now.tzinfo),
+        )
+        chosen = [i for i, o in enumerate(orders) if start <= updated_at(o) < end]
+        picked = changes.rng.sample(chosen, min(len(chosen), changes.edit + changes.delete))
+        for i in picked[: changes.edit]:
+            edited = copy.deepcopy(orders[i])
+            edited["status"] = "Processing" if edited["status"] != "Processing" else "Completed"
+            edited["auditInfo"]["updateDate"] = format_kibo_datetime(now)
+            orders[i] = edited
+        for i in sorted(picked[changes.edit :], reverse=True):
+            del orders[i]
+        first = max((order["orderNumber"] for order in orders), default=0) + 1
+        for n in range(first, first + changes.add):
+            orders.append(order_document(tenant, n, tenant.sites[n % len(tenant.sites)], "Pending", now, now))
+        orders.sort(key=update_order)
 
     def create_order(
         self, token: str | None, tenant_id: int, *, tenant_header: str | None, site_header: str | None
@@ -740,7 +884,7 @@ class EmulatorState:
             number = max((order["orderNumber"] for order in orders), default=0) + 1
             order = order_document(tenant, number, site, "Pending", now, now)
             orders.append(order)
-            orders.sort(key=lambda o: (updated_at(o), o["orderNumber"]))
+            orders.sort(key=update_order)
             return order
 
     def _tenant_context(self, token: str | None, tenant_id: int, tenant_header: str | None) -> EmulatorTenant:

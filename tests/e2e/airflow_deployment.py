@@ -1085,11 +1085,19 @@ class AirflowDeployment:
         """Set ``is_paused`` of a DAG (default: unpause)."""
         self._api_ok("PATCH", f"/api/v2/dags/{_q(dag_id)}", json={"is_paused": paused})
 
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, *, run_id: str | None = None) -> str:
-        """Unpause ``dag_id`` and create a manual DAG run; return its run_id."""
+    def trigger(
+        self,
+        dag_id: str,
+        conf: dict[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        logical_date: datetime | None = None,
+    ) -> str:
+        """Unpause ``dag_id`` and create a manual DAG run (for ``logical_date``, if given); return its run_id."""
         self.unpause(dag_id)
         run_id = run_id or f"e2e__{datetime.now(UTC):%Y%m%dT%H%M%S}__{uuid.uuid4().hex[:8]}"
-        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}}
+        when = logical_date.isoformat() if logical_date else None
+        body = {"dag_run_id": run_id, "logical_date": when, "conf": conf or {}}
         resp = self._api_ok("POST", f"/api/v2/dags/{_q(dag_id)}/dagRuns", 200, 201, json=body)
         return str(resp.json()["dag_run_id"])
 
@@ -1151,6 +1159,11 @@ class AirflowDeployment:
             if not token or not content:
                 break
         return "\n".join(lines)
+
+    def asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The asset events a run's tasks recorded."""
+        params = {"source_dag_id": dag_id, "source_run_id": run_id}
+        return self._get_paginated("/api/v2/assets/events", "asset_events", params)
 
     def xcom_value(
         self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1

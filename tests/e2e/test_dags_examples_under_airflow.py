@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from airflow_provider_kibo.testing import DEMO_APPLICATIONS, KiboEmulator
 from tests.e2e.airflow_deployment import AirflowDeployment, secrets_shown
@@ -105,7 +107,7 @@ def test_tenant_orders_export_one_file_per_tenant_and_day_and_rerun_to_the_same_
     airflow.wait_for_dag(TENANT_ORDERS)
     emulator.reset_counters()
     output = tmp_path / "orders"
-    conf = {"conn_id": conn_id, "tenants": [100001, 100002, 199999, 100003], "output_dir": str(output)}
+    conf = {"conn_id": conn_id, "tenants": [100001, 100002, 199999, 100003], "output": str(output)}
 
     first = airflow.trigger(TENANT_ORDERS, conf=conf)
 
@@ -121,10 +123,10 @@ def test_tenant_orders_export_one_file_per_tenant_and_day_and_rerun_to_the_same_
     summary = airflow.xcom_value(TENANT_ORDERS, first, "summarise")
     assert summary["failed"] == [199999]
     for exported in summary["tenants"]:
-        lines = Path(exported["output"]).read_text().splitlines()
-        assert len(lines) == exported["orders"]
+        lines = Path(urlsplit(exported["path"]).path).read_text().splitlines()
+        assert len(lines) == exported["count"]
         assert all(json.loads(line)["tenantId"] == exported["tenant_id"] for line in lines)
-    assert sum(e["orders"] for e in summary["tenants"]) > 0
+    assert sum(e["count"] for e in summary["tenants"]) > 0
     auth = emulator.status_counts()
     assert auth["tenant_create"].get(200, 0) == 1, "one login for the Connection"
     assert auth["tenant_refresh"].get(200, 0) <= 2, "then at most one switch per further tenant"
@@ -136,6 +138,43 @@ def test_tenant_orders_export_one_file_per_tenant_and_day_and_rerun_to_the_same_
     assert {p.relative_to(output).as_posix(): p.read_text() for p in output.rglob("*.jsonl")} == files
     assert emulator.counters()["tenant_create"] == 0, "the tickets of the first run are still good"
     assert emulator.status_counts()["tenant_refresh"].get(200, 0) == 0
+
+
+def test_tenant_orders_two_tenants_over_two_days_each_object_whole_with_its_asset_event(
+    airflow: AirflowDeployment, emulator: KiboEmulator, kibo_connection, tmp_path: Path
+):
+    conn_id = kibo_connection()
+    airflow.wait_for_dag(TENANT_ORDERS)
+    output = tmp_path / "orders"
+    conf = {"conn_id": conn_id, "tenants": [100001, 100002], "output": output.as_uri()}
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [midnight - timedelta(days=3), midnight - timedelta(days=2)]
+
+    runs = [airflow.trigger(TENANT_ORDERS, conf=conf, logical_date=day + timedelta(days=1, minutes=30)) for day in days]
+
+    assert [airflow.wait_for_run(TENANT_ORDERS, run_id) for run_id in runs] == ["success", "success"]
+    expected = {
+        f"{tenant}/{day:%Y-%m-%d}.jsonl": orders_updated(emulator, tenant, day, day + timedelta(days=1))
+        for tenant in (100001, 100002) for day in days
+    }
+    files = {p.relative_to(output).as_posix(): p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    assert {name: [json.loads(line) for line in data.splitlines()] for name, data in files.items()} == expected
+    assert all(expected.values()), "each tenant has orders on each day"
+    events = [e for run_id in runs for e in airflow.asset_events(TENANT_ORDERS, run_id)]
+    assert sorted((e["uri"], e["extra"]["count"]) for e in events) == sorted(
+        ((output / name).as_uri(), len(orders)) for name, orders in expected.items())
+
+    again = airflow.trigger(TENANT_ORDERS, conf=conf, logical_date=days[1] + timedelta(days=1, hours=2))
+
+    assert airflow.wait_for_run(TENANT_ORDERS, again) == "success"
+    assert {p.relative_to(output).as_posix(): p.read_bytes() for p in output.rglob("*") if p.is_file()} == files
+
+
+def orders_updated(emulator: KiboEmulator, tenant: int, start: datetime, end: datetime) -> list[dict]:
+    """The tenant's orders last updated in ``[start, end)``, in the order the export writes them."""
+    orders = emulator.orders(tenant)
+    stamped = sorted((datetime.fromisoformat(o["auditInfo"]["updateDate"]), o["id"], o) for o in orders)
+    return [order for at, _, order in stamped if start <= at < end]
 
 
 def test_no_token_or_password_in_the_example_runs(airflow: AirflowDeployment, emulator: KiboEmulator):
@@ -157,7 +196,7 @@ def test_tenant_orders_with_an_application_connection(airflow: AirflowDeployment
     airflow.wait_for_dag(TENANT_ORDERS)
     emulator.reset_counters()
     output = tmp_path / "orders"
-    conf = {"conn_id": conn_id, "tenants": [100001, 100002, 100003], "output_dir": str(output)}
+    conf = {"conn_id": conn_id, "tenants": [100001, 100002, 100003], "output": str(output)}
 
     first = airflow.trigger(TENANT_ORDERS, conf=conf)
 
@@ -172,8 +211,8 @@ def test_tenant_orders_with_an_application_connection(airflow: AirflowDeployment
     assert summary["failed"] == [100003]
     assert {e["tenant_id"] for e in summary["tenants"]} == {100001, 100002}
     for exported in summary["tenants"]:
-        lines = Path(exported["output"]).read_text().splitlines()
-        assert len(lines) == exported["orders"]
+        lines = Path(urlsplit(exported["path"]).path).read_text().splitlines()
+        assert len(lines) == exported["count"]
         assert all(json.loads(line)["tenantId"] == exported["tenant_id"] for line in lines)
     counts = emulator.counters()
     assert (counts["app_oauth"], counts["app_refresh"], counts["tenant_lookup"]) == (1, 0, 3)

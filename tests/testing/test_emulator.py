@@ -507,8 +507,9 @@ def test_counters_count_requests_received_per_route_including_faulted_ones(kibo_
     assert kibo_emulator.status_counts() == {"create": {429: 1, 200: 1}, "refresh": {200: 1},
                                              "delete": {200: 1}, "apppackages": {200: 1, 401: 1},
                                              "tenant_create": {}, "tenant_refresh": {}, "tenant_delete": {},
-                                             "orders": {}, "order_create": {}, "app_oauth": {}, "app_ticket": {},
-                                             "app_refresh": {}, "app_delete": {}, "tenant_lookup": {}}
+                                             "orders": {}, "order_create": {}, "customer_accounts": {},
+                                             "app_oauth": {}, "app_ticket": {}, "app_refresh": {}, "app_delete": {},
+                                             "tenant_lookup": {}}
 
 
 def test_reset_counters_zeroes_counters_and_status_counts(kibo_emulator: KiboEmulator) -> None:
@@ -518,8 +519,9 @@ def test_reset_counters_zeroes_counters_and_status_counts(kibo_emulator: KiboEmu
                                         **TENANT_ROUTES_UNUSED}
     assert kibo_emulator.status_counts() == {"create": {}, "refresh": {}, "delete": {}, "apppackages": {},
                                              "tenant_create": {}, "tenant_refresh": {}, "tenant_delete": {},
-                                             "orders": {}, "order_create": {}, "app_oauth": {}, "app_ticket": {},
-                                             "app_refresh": {}, "app_delete": {}, "tenant_lookup": {}}
+                                             "orders": {}, "order_create": {}, "customer_accounts": {},
+                                             "app_oauth": {}, "app_ticket": {}, "app_refresh": {}, "app_delete": {},
+                                             "tenant_lookup": {}}
 
 
 def test_calls_name_the_user_whose_password_or_token_each_request_carried(make_emulator) -> None:

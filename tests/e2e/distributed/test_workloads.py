@@ -213,7 +213,7 @@ def test_connection_keeps_a_working_ticket_per_account_and_its_other_extra(
     exported = airflow.run_cli("connections", "get", done["conn_id"], "--output", "json")
     (connection,) = json.loads(exported.stdout[exported.stdout.index("["):])
     extra = connection["extra_dejson"]
-    assert {k: str(v) for k, v in extra.items() if k != "tickets"} == {  # the form's fields come back as text
+    assert {k: str(v) for k, v in extra.items() if k != "tickets"} == {  # the CLI prints every value as text
         "developer_account_id": str(done["accounts"][0].id), "refresh_margin_seconds": str(PIPELINE_MARGIN),
         "airflow_api_conn_id": "airflow_api", "request_timeout_seconds": "45",
     }
@@ -222,7 +222,7 @@ def test_connection_keeps_a_working_ticket_per_account_and_its_other_extra(
     for account in done["accounts"]:
         entry = extra["tickets"].get(str(account.id))
         assert entry is not None, f"no ticket for account {account.id} in the Connection"
-        assert entry["record"]["scopeId"] == account.id, "its record, readable"
+        assert entry["record"]["scopeId"] == str(account.id), "its record, readable"
         ticket = json.loads(Fernet(key.encode()).decrypt(entry["sealed"].encode()))  # sealed: the key opens it
         assert int(ticket["account"]["id"]) == account.id
         assert datetime.fromisoformat(ticket["accessTokenExpiration"].replace("Z", "+00:00")) > now
