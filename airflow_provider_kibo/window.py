@@ -83,7 +83,6 @@ def read_window(
     :param page_size: records asked for per page
     :param extra_filter: a further ``filter`` clause every record must meet, if any
     """
-
     stamp_of, id_of = field(timestamp_field), field(id_field)
 
     def timestamp(record: dict[str, Any]) -> datetime:

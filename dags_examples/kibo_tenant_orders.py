@@ -33,7 +33,7 @@ import os
 import tempfile
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable, Param, task, task_group
+from airflow.sdk import DAG, Param, task, task_group
 
 from airflow_provider_kibo.operators.tickets import KiboRefreshTicketOperator
 from airflow_provider_kibo.sensors.tickets import KiboTicketSensor
@@ -43,8 +43,8 @@ with DAG(
     dag_id="kibo_tenant_orders",
     description="Export each Kibo tenant's orders of the day as JSON lines to object storage",
     doc_md=__doc__,
-    schedule=CronTriggerTimetable("30 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1),
+    schedule="30 0 * * *",  # a cron trigger: runs at 00:30 UTC
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     tags=["kibo"],

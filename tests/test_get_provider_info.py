@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 from airflow_provider_kibo import __version__
-from airflow_provider_kibo.get_provider_info import CONN_FIELDS, get_provider_info
+from airflow_provider_kibo.get_provider_info import APPLICATION_CONN_FIELDS, CONN_FIELDS, get_provider_info
 
 HOOK_META = """
 import json
 from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
-meta = [h.model_dump(mode="json") for h in HookMetaService.hook_meta_data() if h.connection_type == "kibo_developer"]
+meta = [h.model_dump(mode="json") for h in HookMetaService.hook_meta_data() if h.connection_type.startswith("kibo_")]
 print(json.dumps(meta))
 """
 
@@ -80,20 +80,24 @@ def test_providers_manager_registers_the_hook_for_the_connection_type():
     }
 
 
-def test_connection_form_reads_as_a_kibo_form():
-    (meta,) = json.loads(run_python(HOOK_META))
+def test_connection_forms_read_as_kibo_forms():
+    forms = {meta["connection_type"]: meta for meta in json.loads(run_python(HOOK_META))}
 
-    standard = meta["standard_fields"]
-    assert standard["host"]["title"] == "Kibo home URL"
-    assert standard["host"]["placeholder"] == "https://home.mozu.com"
-    assert standard["login"]["title"] == "Email address"
-    assert standard["password"]["title"] == "Password"
-    assert standard["port"]["hidden"] and standard["url_schema"]["hidden"]
-    extra = meta["extra_fields"]
+    developer = forms["kibo_developer"]["standard_fields"]
+    assert developer["host"]["title"] == "Kibo home URL"
+    assert developer["host"]["placeholder"] == "https://home.mozu.com"
+    assert developer["login"]["title"] == "Email address"
+    assert developer["password"]["title"] == "Password"
+    assert developer["port"]["hidden"] and developer["url_schema"]["hidden"]
+    extra = forms["kibo_developer"]["extra_fields"]
     assert set(extra) == set(CONN_FIELDS)
     assert extra["developer_account_id"]["schema"]["type"][0] == "integer"
     assert extra["refresh_margin_seconds"]["value"] == 180
     assert extra["refresh_token"]["schema"]["format"] == "password"
+    application = forms["kibo_application"]["standard_fields"]
+    assert (application["host"]["title"], application["login"]["title"], application["password"]["title"]) == (
+        "Kibo auth host", "Application key", "Shared secret")
+    assert set(forms["kibo_application"]["extra_fields"]) == set(APPLICATION_CONN_FIELDS)
 
 
 def test_the_provider_info_meets_airflows_schema_and_every_module_it_names_imports():

@@ -49,6 +49,15 @@ class KiboApplicationHook(KiboTicketHook[KiboApplicationTicket, KiboApplicationC
     conn_fields = APPLICATION_CONN_FIELDS
     ui_field_behaviour = APPLICATION_UI_FIELD_BEHAVIOUR
 
+    # Airflow 3.1 builds the Connection form only from these methods defined on the hook class itself.
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        return super().get_connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return super().get_ui_field_behaviour()
+
     def __init__(
         self,
         kibo_conn_id: str = default_conn_name,

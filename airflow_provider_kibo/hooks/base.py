@@ -399,7 +399,7 @@ class KiboTicketHook(BaseHook, Generic[T, C]):
             base_url, timeout=timeout or config.request_timeout, verify=config.verify_tls, context=context
         )
 
-    # -- Connection form (Airflow 3.1; 3.2+ reads the same fields from get_provider_info) ------------
+    # -- Connection form (Airflow 3.1, through the concrete hooks; 3.2+ reads get_provider_info) ------
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:

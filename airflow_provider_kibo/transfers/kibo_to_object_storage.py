@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import AssetAlias, BaseOperator
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.sdk import Context
 
     from airflow_provider_kibo.scope import ScopeHook
 
@@ -133,12 +133,15 @@ class KiboToObjectStorageOperator(BaseOperator):
         return scope_hook(self.kibo_conn_id, None, self.tenant_id, self.site_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk import Asset
+        from airflow.sdk import Asset, ObjectStoragePath
 
         from airflow_provider_kibo.window import read_window
 
         start, end = self._window()
-        destination = _object(self.destination, self.destination_conn_id)
+        uri = _plain_uri(self.destination)
+        destination = ObjectStoragePath(
+            self.destination if "://" in self.destination else uri, conn_id=self.destination_conn_id
+        )
         compress = self.compression == "gzip" or (self.compression == "infer" and destination.name.endswith(".gz"))
         partial = destination.parent / f".{destination.name}.partial"
         pages = read_window(
@@ -158,7 +161,6 @@ class KiboToObjectStorageOperator(BaseOperator):
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        uri = _plain_uri(destination)
         self._lineage = (self.hook.api_context()[0], uri)
         written: dict[str, Any] = {
             "tenant_id": self.hook.task_scope()["tenant_id"],
@@ -247,17 +249,12 @@ def _parse_time(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _plain_uri(path: ObjectStoragePath) -> str:
-    """The object's URI without the storage Connection's id that ``ObjectStoragePath`` may carry."""
-    parts = urlsplit(str(path))
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-
-
-def _object(destination: str, conn_id: str | None) -> ObjectStoragePath:
-    """The destination as object storage; a local path as a ``file://`` URI."""
+def _plain_uri(destination: str) -> str:
+    """The destination as a URI: a local path's ``file://`` URI, or the URI given without the storage
+    Connection's id it may name (``s3://conn_id@bucket/...``)."""
     from pathlib import Path
 
-    from airflow.sdk import ObjectStoragePath
-
-    uri = destination if "://" in destination else Path(destination).absolute().as_uri()
-    return ObjectStoragePath(uri, conn_id=conn_id)
+    if "://" not in destination:
+        return Path(destination).absolute().as_uri()
+    parts = urlsplit(destination)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

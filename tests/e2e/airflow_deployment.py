@@ -1141,6 +1141,14 @@ class AirflowDeployment:
     def _ti_path(self, dag_id: str, run_id: str, task_id: str) -> str:
         return f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}"
 
+    def task_log_with(self, dag_id: str, run_id: str, task_id: str, text: str, timeout: float = 30.0) -> str:
+        """The task's log once it holds ``text``: a task's last printed lines may reach its log after the
+        task's end is reported (the supervisor reads them as the process exits)."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.task_log(dag_id, run_id, task_id)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return log
+
     def task_log(
         self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
     ) -> str:

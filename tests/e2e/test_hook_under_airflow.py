@@ -119,7 +119,7 @@ def test_no_token_or_password_reaches_task_logs_xcom_or_the_api(airflow, emulato
     secrets = emulator.issued_secrets()
     assert PASSWORD in secrets
 
-    careless_log = airflow.task_log(DAG_ID, run_id, "careless")
+    careless_log = airflow.task_log_with(DAG_ID, run_id, "careless", "Deliberately printing the refresh token")
     assert "Deliberately logging the access token: ***" in careless_log
     assert "Deliberately printing the refresh token: ***" in careless_log
     seen = {

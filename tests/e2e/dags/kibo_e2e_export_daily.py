@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, CronTriggerTimetable
+from datetime import UTC, datetime
+
+from airflow.sdk import DAG
 
 from airflow_provider_kibo.transfers.kibo_to_object_storage import KiboToObjectStorageOperator
 
-with DAG("kibo_e2e_export_daily", schedule=CronTriggerTimetable("30 0 * * *", timezone="UTC"),
+with DAG("kibo_e2e_export_daily", schedule="30 0 * * *", start_date=datetime(2026, 1, 1, tzinfo=UTC),
          params={"conn_id": "kibo", "folder": ""}) as dag:
     KiboToObjectStorageOperator(
         task_id="export_orders",
