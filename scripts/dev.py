@@ -55,7 +55,7 @@ def main() -> int:
     parser.add_argument("command", choices=["demo", "test", "lint", "wheel", "bench"])
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args()
-    extras = "test,lint,distributed,bench" if options.command == "bench" else "test,lint,distributed"
+    extras = "test,lint,distributed,s3,bench" if options.command == "bench" else "test,lint,distributed,s3"
     python = ensure_venv(options.venv.resolve(), options.airflow, extras)
     if options.command == "lint":
         return lint(python)
@@ -87,7 +87,8 @@ def check_wheel(python: Path, airflow: str | None) -> int:
     """
     Build the sdist and the wheel, check them with twine, install the wheel (with ``airflow``, a pip
     requirement, if given) into a new virtual environment with nothing of the source tree beside it,
-    and run the unit tests against that install.
+    and run the unit tests against that install. The S3 test is left to the main suite: its extra
+    (``s3``: the Amazon provider's s3fs, moto) sets off pip's backtracking beside Airflow 3.1.
     """
     with tempfile.TemporaryDirectory(prefix="kibo-wheel-") as tmp:
         dist, work = Path(tmp) / "dist", Path(tmp) / "work"
@@ -107,7 +108,8 @@ def check_wheel(python: Path, airflow: str | None) -> int:
         for folder in ("tests", "dags_examples"):
             shutil.copytree(REPO / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        command = [installed, "-m", "pytest", "-p", "no:cacheprovider", "tests", "--ignore=tests/e2e", "-m", "not e2e"]
+        command = [installed, "-m", "pytest", "-p", "no:cacheprovider", "tests", "--ignore=tests/e2e",
+                   "-m", "not e2e and not s3"]
         return subprocess.run(command, cwd=work, env=env).returncode
 
 

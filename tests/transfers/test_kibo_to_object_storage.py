@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ from airflow.sdk.execution_time.context import OutletEventAccessors
 from airflow_provider_kibo.errors import KiboConfigError
 from airflow_provider_kibo.testing import DEMO_APPLICATIONS, KiboEmulator
 from airflow_provider_kibo.transfers.kibo_to_object_storage import KiboToObjectStorageOperator
+from tests.e2e.services import free_port, wait_for_port
 from tests.support import set_connection
 from tests.test_dag_test import load_dag
 
@@ -71,6 +74,31 @@ def memory_storage():
     yield fsspec.filesystem("memory")
 
 
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """
+    S3 on loopback (moto's server) with the empty bucket ``exports``, reached through the ``aws``
+    Connection ``kibo_s3``; yields an S3 client of the bucket's server.
+    """
+    import boto3
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=60, alive=lambda: server.poll() is None or pytest.fail("moto's server died"))
+        endpoint, keys = f"http://127.0.0.1:{port}", {"login": "testing", "password": "testing"}
+        monkeypatch.setenv("AIRFLOW_CONN_KIBO_S3", json.dumps(
+            {"conn_type": "aws", **keys, "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}))
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id=keys["login"], aws_secret_access_key=keys["password"])
+        client.create_bucket(Bucket="exports")
+        yield client
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def test_a_day_of_orders_goes_to_a_gzip_object_whole_and_a_rerun_writes_the_same_bytes(
     kibo_emulator, conn_id, tmp_path
 ):
@@ -116,6 +144,31 @@ def test_another_storage_scheme_and_an_uncompressed_object(kibo_emulator, conn_i
     assert state == "success"
     assert lines(memory_storage.cat(target)) == orders_in(kibo_emulator, start, end)
     assert written["path"] == target
+
+
+@pytest.mark.s3
+def test_an_s3_object_is_written_whole_and_a_failed_export_leaves_it_as_it_was(kibo_emulator, conn_id, s3_bucket):
+    start, end = a_day(kibo_emulator)
+    key = f"kibo/orders/{start:%Y-%m-%d}.jsonl.gz"
+    target = f"s3://kibo_s3@exports/{key}"  # the storage's Connection named in the URI
+
+    state, _, written = run_export(conn_id, target, start, end)
+
+    earlier = s3_bucket.get_object(Bucket="exports", Key=key)["Body"].read()
+    assert state == "success"
+    assert lines(gzip.decompress(earlier)) == orders_in(kibo_emulator, start, end)
+    assert written["path"] == f"s3://exports/{key}"
+    assert [event["count"] for event in asset_events(written["path"])] == [written["count"]]
+
+    kibo_emulator.add_orders(TENANT, 450, start + timedelta(hours=1))  # three more pages
+    kibo_emulator.inject("orders", "latency", seconds=0.01)  # the first page is served
+    kibo_emulator.inject("orders", "rate_limit", retry_after=3600)  # longer than any retry waits
+    state, _, _ = run_export(conn_id, target, start, end)
+
+    assert state == "failed"
+    listed = s3_bucket.list_objects_v2(Bucket="exports")["Contents"]
+    assert [o["Key"] for o in listed] == [key], "no partial object is left"
+    assert s3_bucket.get_object(Bucket="exports", Key=key)["Body"].read() == earlier
 
 
 def test_records_changing_between_pages_are_each_written_once(kibo_emulator, conn_id, tmp_path):
