@@ -437,17 +437,20 @@ class _Handler(BaseHTTPRequestHandler):
             raise KiboError(400, "VALIDATION_CONFLICT", "tenantId must be an integer.") from None
         self._send(200, self.server.state.lookup_tenant(self._bearer_token(), tenant_id, self.server.authority))
 
-    def _kibo_apppackages(self) -> None:
-        token = self._bearer_token()
+    def _page(self) -> tuple[int, int]:
+        """The ``startIndex`` and ``pageSize`` a collection is asked for."""
         start = _int_param(self._query, "startIndex", 0)
         size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
         assert start is not None and size is not None
+        return start, size
+
+    def _kibo_apppackages(self) -> None:
+        token = self._bearer_token()
+        start, size = self._page()
         self._send(200, self.server.state.list_applications(token, start, size))
 
     def _kibo_orders(self) -> None:
-        start = _int_param(self._query, "startIndex", 0)
-        size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
-        assert start is not None and size is not None
+        start, size = self._page()
         self._send(
             200,
             self.server.state.list_orders(
@@ -463,9 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _kibo_customer_accounts(self) -> None:
-        start = _int_param(self._query, "startIndex", 0)
-        size = _int_param(self._query, "pageSize", DEFAULT_PAGE_SIZE)
-        assert start is not None and size is not None
+        start, size = self._page()
         self._send(
             200,
             self.server.state.list_customers(
