@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from airflow_provider_kibo.testing.models import EmulatorTenant, format_kibo_datetime, truncate_to_ms
 from airflow_provider_kibo.testing.orders import ORDER_WINDOW_DAYS, parse_filter
@@ -58,10 +58,9 @@ class TenantCustomers:
             },
         }
 
-    def query(
-        self, filter_text: str, sort_by: str, start_index: int, page_size: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """One page of the accounts a ``filter`` on ``auditInfo.updateDate`` keeps, and how many it keeps.
+    def query(self, filter_text: str, sort_by: str) -> Sequence[dict[str, Any]]:
+        """The accounts a ``filter`` on ``auditInfo.updateDate`` keeps, in the order ``sort_by`` asks for,
+        each made when read.
 
         :raises ValueError: for a filter or a ``sortBy`` it cannot serve.
         """
@@ -78,11 +77,31 @@ class TenantCustomers:
             else:
                 high = min(high, self._first_at_or_after(moment, inclusive=compare is operator.lt))
         indices = range(low, max(low, high))
-        if sort_by.strip().lower().endswith("desc"):
-            indices = indices[::-1]
-        return [self.account(i) for i in indices[start_index : start_index + page_size]], len(indices)
+        return _Accounts(self, indices[::-1] if sort_by.strip().lower().endswith("desc") else indices)
 
     def _first_at_or_after(self, moment: datetime, *, inclusive: bool) -> int:
         """The first index whose date is at or after ``moment`` (``inclusive``), else after it."""
         search = bisect.bisect_left if inclusive else bisect.bisect_right
         return search(range(self.tenant.customer_count), moment, key=self.updated)
+
+
+class _Accounts(Sequence[dict[str, Any]]):
+    """The accounts of a tenant at ``indices``, each made when read."""
+
+    def __init__(self, customers: TenantCustomers, indices: range) -> None:
+        self._customers = customers
+        self._indices = indices
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    @overload
+    def __getitem__(self, at: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, at: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(at, slice):
+            return [self._customers.account(i) for i in self._indices[at]]
+        return self._customers.account(self._indices[at])

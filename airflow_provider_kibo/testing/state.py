@@ -112,7 +112,7 @@ class KiboError(Exception):
         self.message = message
 
 
-def page(items: list[dict[str, Any]], start_index: int, page_size: int) -> dict[str, Any]:
+def page(items: Sequence[dict[str, Any]], start_index: int, page_size: int) -> dict[str, Any]:
     """Return one page of ``items`` as Kibo's paged collections do.
 
     :param items: Every item of the collection, in order.
@@ -768,20 +768,11 @@ class EmulatorState:
         :raises KiboError: as :meth:`list_orders` does.
         """
         self._tenant_context(token, tenant_id, tenant_header)
-        if start_index < 0 or page_size < 1:
-            raise KiboError(400, "VALIDATION_CONFLICT", "startIndex must be >= 0 and pageSize >= 1.")
-        page_size = min(page_size, MAX_PAGE_SIZE)
         try:
-            items, total = self._customers[tenant_id].query(filter_text, sort_by, start_index, page_size)
+            accounts = self._customers[tenant_id].query(filter_text, sort_by)
         except ValueError as exc:
             raise KiboError(400, "VALIDATION_CONFLICT", str(exc)) from None
-        return {
-            "startIndex": start_index,
-            "pageSize": page_size,
-            "pageCount": math.ceil(total / page_size),
-            "totalCount": total,
-            "items": items,
-        }
+        return page(accounts, start_index, page_size)
 
     def orders_of(self, tenant_id: int) -> list[dict[str, Any]]:
         """A copy of the tenant's orders as they are now."""
@@ -793,18 +784,22 @@ class EmulatorState:
 
         :returns: The orders placed.
         """
-        tenant = self._tenants[tenant_id]
-        moment = truncate_to_ms(updated_at)
         with self._lock:
-            orders = self._orders[tenant_id]
-            first = max((order["orderNumber"] for order in orders), default=0) + 1
-            added = [
-                order_document(tenant, n, tenant.sites[n % len(tenant.sites)], "Completed", moment, moment)
-                for n in range(first, first + count)
-            ]
-            orders.extend(added)
-            orders.sort(key=update_order)
+            added = self._place_orders(tenant_id, count, "Completed", truncate_to_ms(updated_at))
+            self._orders[tenant_id].sort(key=update_order)
             return added
+
+    def _place_orders(self, tenant_id: int, count: int, status: str, moment: datetime) -> list[dict[str, Any]]:
+        """Under the lock: append ``count`` new orders of the tenant updated at ``moment``, on its sites in
+        turn; return them."""
+        tenant, orders = self._tenants[tenant_id], self._orders[tenant_id]
+        first = max((order["orderNumber"] for order in orders), default=0) + 1
+        added = [
+            order_document(tenant, n, tenant.sites[n % len(tenant.sites)], status, moment, moment)
+            for n in range(first, first + count)
+        ]
+        orders.extend(added)
+        return added
 
     def change_orders_between_pages(
         self,
@@ -841,7 +836,7 @@ class EmulatorState:
         if changes.served == 1 or changes.pages <= 0:
             return
         changes.pages -= 1
-        tenant, orders = self._tenants[tenant_id], self._orders[tenant_id]
+        orders = self._orders[tenant_id]
         now = truncate_to_ms(self.clock.now())
         start, end = changes.window or (
             datetime.min.replace(tzinfo=now.tzinfo),
@@ -856,9 +851,7 @@ class EmulatorState:
             orders[i] = edited
         for i in sorted(picked[changes.edit :], reverse=True):
             del orders[i]
-        first = max((order["orderNumber"] for order in orders), default=0) + 1
-        for n in range(first, first + changes.add):
-            orders.append(order_document(tenant, n, tenant.sites[n % len(tenant.sites)], "Pending", now, now))
+        self._place_orders(tenant_id, changes.add, "Pending", now)
         orders.sort(key=update_order)
 
     def create_order(
